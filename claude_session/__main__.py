@@ -1,0 +1,5 @@
+import sys
+
+from claude_session.cli import main
+
+sys.exit(main())

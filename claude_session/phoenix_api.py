@@ -1,0 +1,100 @@
+"""A small client for Phoenix's public REST and GraphQL APIs (never its database)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from claude_session.errors import UserError
+
+
+class PhoenixClient:
+    def __init__(self, base_url: str, timeout: float = 30.0, api_key: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.api_key = api_key
+
+    def _request(self, method: str, path: str, body: object | None = None) -> Any:
+        headers = {"accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(  # noqa: S310  (base_url is http(s), set by the stack)
+            self.base_url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                payload = resp.read()
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            detail = err.read()[:300].decode(errors="replace")
+            raise UserError(f"Phoenix at {self.base_url} answered {err.code} to {path}: {detail}") from None
+        except (urllib.error.URLError, OSError) as err:
+            raise UserError(
+                f"Phoenix is not reachable at {self.base_url} ({getattr(err, 'reason', err)}); "
+                "start it with `claude-session up`"
+            ) from None
+        try:
+            return json.loads(payload or b"null")
+        except ValueError:
+            raise UserError(f"Phoenix at {self.base_url} sent a non-JSON answer to {path}") from None
+
+    def healthy(self) -> bool:
+        """Whether Phoenix answers its health check (plain text, not JSON)."""
+        from claude_session.procs import http_ok
+
+        return http_ok(self.base_url + "/healthz", timeout=self.timeout)
+
+    def spans(
+        self,
+        project: str,
+        attributes: Mapping[str, str] | None = None,
+        page_size: int = 1000,
+        start_time: str | None = None,
+        end_time: str | None = None,
+        span_names: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every span of `project` matching all `attributes` (exact, ASCII-without-space values only)."""
+        params: list[tuple[str, str]] = [("limit", str(page_size))]
+        for key, value in (attributes or {}).items():
+            params.append(("attribute", f"{key}:{value}"))
+        if start_time:
+            params.append(("start_time", start_time))
+        if end_time:
+            params.append(("end_time", end_time))
+        for name in span_names or ():
+            params.append(("name", name))
+        cursor: str | None = None
+        quoted = urllib.parse.quote(project, safe="")
+        while True:
+            query = params + ([("cursor", cursor)] if cursor else [])
+            page = self._request("GET", f"/v1/projects/{quoted}/spans?{urllib.parse.urlencode(query)}")
+            if page is None:  # unknown project: no spans yet
+                return
+            yield from page.get("data", [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        answer = self._request("POST", "/graphql", {"query": query, "variables": dict(variables or {})})
+        if not isinstance(answer, dict):
+            raise UserError(f"Phoenix at {self.base_url} gave no GraphQL answer")
+        if answer.get("errors"):
+            raise UserError(f"Phoenix GraphQL error: {answer['errors'][0].get('message', answer['errors'])}")
+        return answer["data"]
+
+    def project_id(self, name: str) -> str | None:
+        data = self.graphql("query { projects(first: 1000) { edges { node { id name } } } }")
+        for edge in data["projects"]["edges"]:
+            if edge["node"]["name"] == name:
+                return str(edge["node"]["id"])
+        return None
