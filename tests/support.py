@@ -1,0 +1,118 @@
+"""Shared helpers for the tests: a running stack, requests through the proxy, spans read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from claude_session import fields
+from claude_session.phoenix_api import PhoenixClient
+from claude_session.stack import StackSettings
+from claude_session.state import StatePaths
+
+REPO = Path(__file__).resolve().parent.parent
+LAUNCHER = REPO / "scripts" / "claude-session"
+MODEL = "claude-sonnet-4-5"
+# LiteLLM makes these spans per request; `litellm_request` is the LLM call itself.
+LLM_SPAN = "litellm_request"
+
+
+@dataclass
+class Stack:
+    settings: StackSettings
+    state: StatePaths
+    master_key: str
+    phoenix: PhoenixClient
+    env: dict[str, str] = field(default_factory=dict)  # env for launcher subprocesses
+
+    @property
+    def proxy_url(self) -> str:
+        return self.settings.proxy_url
+
+    @property
+    def project(self) -> str:
+        return self.settings.project
+
+    def auth(self) -> dict[str, str]:
+        return {fields.PROXY_KEY_HEADER: self.master_key}
+
+    def messages(
+        self,
+        session: Mapping[str, str] | None = None,
+        stream: bool = False,
+        prompt: str = "hello",
+        extra_headers: Mapping[str, str] | None = None,
+        path: str = "/v1/messages?beta=true",
+        client: httpx.Client | None = None,
+        model: str = MODEL,
+    ) -> httpx.Response:
+        """One Anthropic Messages request through the proxy, as Claude Code sends it."""
+        headers = {**self.auth(), "content-type": "application/json", "anthropic-version": "2023-06-01"}
+        headers.update(fields.to_headers(session or {}))
+        headers.update(extra_headers or {})
+        body = {
+            "model": model,
+            "max_tokens": 64,
+            "stream": stream,
+            "messages": [{"role": "user", "content": prompt}],
+        }
+        own = client or httpx.Client(timeout=60)
+        try:
+            response = own.post(self.proxy_url + path, headers=headers, content=json.dumps(body))
+            response.read()
+            return response
+        finally:
+            if client is None:
+                own.close()
+
+    def launcher(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120,
+                 stdin: Any = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(LAUNCHER), *args], env={**self.env, **(env or {})}, capture_output=True, text=True,
+            timeout=timeout, stdin=stdin,
+        )
+
+
+def wait_for_spans(
+    stack: Stack,
+    attributes: Mapping[str, str],
+    count: int,
+    name: str | None = LLM_SPAN,
+    timeout: float = 45.0,
+) -> list[dict[str, Any]]:
+    """Poll Phoenix until at least `count` spans match (the exporter batches every few seconds)."""
+    deadline = time.monotonic() + timeout
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = [
+            span
+            for span in stack.phoenix.spans(stack.project, attributes)
+            if name is None or span["name"] == name
+        ]
+        if len(found) >= count:
+            return found
+        time.sleep(1.0)
+    raise AssertionError(f"expected {count} spans with {dict(attributes)}, Phoenix has {len(found)}")
+
+
+def session_of(span: Mapping[str, Any]) -> dict[str, Any]:
+    """The session.* and claude_code.* attributes of a span."""
+    return {k: v for k, v in span["attributes"].items() if k.startswith(("session.", "claude_code."))}
+
+
+def test_env(state_dir: Path) -> dict[str, str]:
+    """The environment launcher subprocesses run with: this test stack's state, no user session."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_SESSION", "CLAUDE_SESSION_"))}
+    env.pop("PHOENIX_PROMPT_VERSION", None)
+    env.pop("ANTHROPIC_CUSTOM_HEADERS", None)
+    env.pop("ANTHROPIC_BASE_URL", None)
+    env["CLAUDE_SESSION_STATE_DIR"] = str(state_dir)
+    return env
