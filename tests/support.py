@@ -73,11 +73,20 @@ class Stack:
             if client is None:
                 own.close()
 
-    def launcher(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120,
-                 stdin: Any = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
+    def launcher(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+        stdin: Any = subprocess.DEVNULL,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(LAUNCHER), *args], env={**self.env, **(env or {})}, capture_output=True, text=True,
-            timeout=timeout, stdin=stdin,
+            [str(LAUNCHER), *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=stdin,
         )
 
 

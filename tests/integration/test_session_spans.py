@@ -154,7 +154,9 @@ def test_header_with_newline_is_refused_and_proxy_keeps_serving(live_stack: Stac
     """A raw request whose session header smuggles a second header line never reaches a span."""
     import socket
 
-    body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]})
+    body = json.dumps(
+        {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}
+    )
     request = (
         "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"{fields.PROXY_KEY_HEADER}: {live_stack.master_key}\r\n"
