@@ -198,6 +198,12 @@ def cmd_up(argv: list[str]) -> int:
     )
     parser.add_argument("--project", default=defaults.project, help="Phoenix project for the spans")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="proxy worker processes")
+    parser.add_argument(
+        "--prices",
+        default=defaults.prices_file,
+        metavar="FILE",
+        help="YAML prices for models the bundled price maps lack (both LiteLLM and Phoenix use them)",
+    )
     args = parser.parse_args(argv)
     settings = stack.StackSettings(
         proxy_port=args.proxy_port,

@@ -70,6 +70,46 @@ def litellm_anthropic_prices() -> list[ModelPrice]:
     return sorted(prices, key=lambda p: p.name)
 
 
+def load_extra_prices(path: Path) -> list[ModelPrice]:
+    """Prices for models newer than the pinned LiteLLM's map (YAML: name -> USD per million tokens).
+
+    claude-new-model:
+      input: 3.0
+      output: 15.0
+      cache_read: 0.3      # optional
+      cache_write: 3.75    # optional
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise UserError(f"cannot read the price file {path}: {err}", exit_code=2) from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of model name to prices", exit_code=2)
+    prices = []
+    for name, entry in data.items():
+        try:
+            prices.append(
+                ModelPrice(
+                    name=str(name),
+                    input=float(entry["input"]) / _PER_MILLION,
+                    output=float(entry["output"]) / _PER_MILLION,
+                    cache_read=_per_token(entry.get("cache_read")),
+                    cache_write=_per_token(entry.get("cache_write")),
+                )
+            )
+        except (TypeError, KeyError, ValueError):
+            raise UserError(
+                f"{path}: model {name!r} needs numeric input and output prices", exit_code=2
+            ) from None
+    return prices
+
+
+def _per_token(per_million: object) -> float | None:
+    return None if per_million is None else float(per_million) / _PER_MILLION  # type: ignore[arg-type]
+
+
 def _optional(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
@@ -93,11 +133,11 @@ def known_patterns(client: PhoenixClient) -> list[re.Pattern[str]]:
     return patterns
 
 
-def register_missing_prices(client: PhoenixClient) -> list[str]:
-    """Create a Phoenix model for each LiteLLM Anthropic model Phoenix cannot price; return their names."""
+def register_missing_prices(client: PhoenixClient, extra: list[ModelPrice] = ()) -> list[str]:  # type: ignore[assignment]
+    """Create a Phoenix model for each Anthropic model Phoenix cannot price; return their names."""
     patterns = known_patterns(client)
     created = []
-    for price in litellm_anthropic_prices():
+    for price in [*litellm_anthropic_prices(), *extra]:
         # Phoenix matches a span's model name with re.search on each pattern.
         if any(pattern.search(price.name) for pattern in patterns):
             continue

@@ -25,11 +25,7 @@ def build(upstream_url: str, with_server_key: bool) -> dict[str, Any]:
         params["api_key"] = "os.environ/ANTHROPIC_API_KEY"
     return {
         "model_list": [{"model_name": "*", "litellm_params": params}],
-        "litellm_settings": {
-            "callbacks": ["arize_phoenix"],
-            # Cost from the bundled price map: no fetch from the internet at start-up.
-            "drop_params": False,
-        },
+        "litellm_settings": {"callbacks": ["arize_phoenix"]},
         "general_settings": {
             "master_key": "os.environ/LITELLM_MASTER_KEY",
             "forward_client_headers_to_llm_api": True,

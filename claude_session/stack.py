@@ -37,6 +37,7 @@ class StackSettings:
     phoenix_url: str | None = None  # an external Phoenix: none is started
     project: str = DEFAULT_PROJECT
     workers: int = 1
+    prices_file: str | None = None  # extra model prices (YAML), for models newer than the price maps
 
     @property
     def proxy_url(self) -> str:
@@ -69,7 +70,11 @@ class StackSettings:
         settings.offline = env.get("CLAUDE_SESSION_OFFLINE", "") in ("1", "true", "yes")
         settings.phoenix_url = env.get("CLAUDE_SESSION_PHOENIX_URL") or None
         settings.project = env.get("PHOENIX_PROJECT_NAME") or DEFAULT_PROJECT
+        settings.prices_file = env.get("CLAUDE_SESSION_PRICES") or None
         return settings
+
+    def extra_prices(self) -> list[pricing.ModelPrice]:
+        return pricing.load_extra_prices(Path(self.prices_file)) if self.prices_file else []
 
     @classmethod
     def recorded(cls, state: StatePaths) -> StackSettings | None:
@@ -168,6 +173,10 @@ def proxy_env(
     )
     if settings.offline:
         env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY
+    if settings.prices_file:
+        env["CLAUDE_SESSION_PRICES"] = settings.prices_file  # read by the overlay at proxy start
+    else:
+        env.pop("CLAUDE_SESSION_PRICES", None)
     return env
 
 
@@ -213,7 +222,7 @@ def start_proxy(
 
 
 def register_prices(settings: StackSettings) -> list[str]:
-    return pricing.register_missing_prices(PhoenixClient(settings.phoenix_base))
+    return pricing.register_missing_prices(PhoenixClient(settings.phoenix_base), settings.extra_prices())
 
 
 def up(settings: StackSettings, state: StatePaths, session: dict[str, str] | None = None) -> None:
@@ -226,6 +235,7 @@ def up(settings: StackSettings, state: StatePaths, session: dict[str, str] | Non
         settings = recorded
     state.ensure()
     master_key(state)
+    settings.extra_prices()  # a bad price file stops here, before anything starts
     if settings.offline:
         start_upstream(settings, state)
     start_phoenix(settings, state)

@@ -16,13 +16,17 @@ import pytest
 from claude_session import procs, stack
 from claude_session.phoenix_api import PhoenixClient
 from claude_session.state import StatePaths, master_key
-from tests.support import Stack, test_env
+from tests.support import UNLISTED_MODEL, Stack, test_env
 
 
 @pytest.fixture(scope="session")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state_dir: Path = tmp_path_factory.mktemp("state")
     state = StatePaths(state_dir)
+    prices = state_dir / "prices.yaml"
+    prices.write_text(
+        f"{UNLISTED_MODEL}:\n  input: 4.0\n  output: 20.0\n  cache_read: 0.4\n  cache_write: 5.0\n"
+    )
     settings = stack.StackSettings(
         proxy_port=procs.free_port(),
         phoenix_port=procs.free_port(),
@@ -30,6 +34,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         upstream_port=procs.free_port(),
         offline=True,
         project="tests",
+        prices_file=str(prices),
     )
     saved = dict(os.environ)
     env = test_env(state_dir)

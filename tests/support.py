@@ -23,6 +23,9 @@ LAUNCHER = REPO / "scripts" / "claude-session"
 MODEL = "claude-sonnet-4-5"
 # LiteLLM makes these spans per request; `litellm_request` is the LLM call itself.
 LLM_SPAN = "litellm_request"
+# A model neither LiteLLM's bundled price map nor Phoenix's table knows; the test
+# stack prices it through a price file (`claude-session up --prices`).
+UNLISTED_MODEL = "claude-test-unlisted-1"
 
 
 @dataclass

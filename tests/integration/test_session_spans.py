@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from claude_session import fields, launcher
-from tests.support import Stack, session_of, wait_for_spans
+from tests.support import UNLISTED_MODEL, Stack, session_of, wait_for_spans
 
 
 def _session(kind: str, version: str, name: str | None = "spans-test") -> dict[str, str]:
@@ -169,3 +169,20 @@ def test_header_with_newline_is_refused_and_proxy_keeps_serving(live_stack: Stac
         answer = sock.recv(4096).decode(errors="replace")
     assert answer.startswith("HTTP/1.1 400"), answer[:200]
     assert live_stack.messages().status_code == 200
+
+
+def test_phoenix_prices_an_unlisted_model_like_litellm(live_stack: Stack) -> None:
+    """Phoenix knew no price for this model; the stack registered LiteLLM's, so both costs agree."""
+    session = _session("pricing", "v1", "unlisted")
+    prompt = "price me [[usage in=1000 out=200 cache_read=300 cache_write=50]]"
+    response = live_stack.messages(session, prompt=prompt, model=UNLISTED_MODEL)
+    assert response.status_code == 200, response.text
+    (span,) = wait_for_spans(live_stack, {"session.id": session["session_id"]}, 1)
+    litellm_cost = span["attributes"]["llm.cost.total"]
+    expected = (1000 * 4.0 + 200 * 20.0 + 300 * 0.4 + 50 * 5.0) / 1_000_000
+    assert litellm_cost == pytest.approx(expected)
+    query = "query($id: ID!) { node(id: $id) { ... on Span { costSummary { total { cost } } } } }"
+    phoenix_cost = live_stack.phoenix.graphql(query, {"id": span["id"]})["node"]["costSummary"]["total"][
+        "cost"
+    ]
+    assert phoenix_cost == pytest.approx(litellm_cost)

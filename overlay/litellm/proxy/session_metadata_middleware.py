@@ -114,5 +114,8 @@ def _is_litellm_metadata(data: dict) -> bool:
 
 
 def install(app: Any) -> None:
-    """Wire the middleware into the proxy app (called once from proxy_server.py)."""
+    """Wire claude-session into the proxy app (called once per worker from proxy_server.py)."""
+    from litellm.proxy.extra_model_prices import register_from_env
+
     app.add_middleware(SessionMetadataMiddleware)
+    register_from_env()
