@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from claude_session import launcher, stack
+from claude_session import compose_stack, launcher, stack
 from claude_session.errors import UserError
 from claude_session.state import StatePaths, paths, read_json, write_json
 
@@ -145,7 +145,10 @@ def set_proxy_wide(state: StatePaths, session: launcher.Session) -> int:
     """The guide's original mode: the proxy itself carries the session until --reset."""
     data = session.as_metadata()
     print(f"claude-session: restarting the proxy with proxy-wide session {session.id}...", file=sys.stderr)
-    stack.restart_proxy(state, data, inherit_session_env=False)
+    if _docker_mode(state):  # Docker mode (issue: Docker)
+        compose_stack.restart_proxy(data, state)
+    else:
+        stack.restart_proxy(state, data, inherit_session_env=False)
     write_json(state.proxy_session, data)
     print(
         f"proxy-wide session {session.id} ({session.label()}) is active for every client "
@@ -162,13 +165,22 @@ def reset_proxy_wide(state: StatePaths) -> int:
             print("(this terminal's own session ends when you leave its shell: `exit`)")
         return 0
     print("claude-session: restarting the proxy without a proxy-wide session...", file=sys.stderr)
-    stack.restart_proxy(state, None, inherit_session_env=False)
+    if _docker_mode(state):  # Docker mode (issue: Docker)
+        compose_stack.restart_proxy(None, state)
+    else:
+        stack.restart_proxy(state, None, inherit_session_env=False)
     state.proxy_session.unlink(missing_ok=True)
     print(
         f"proxy-wide session {active.get('session_id')} cleared; "
         "requests are tagged only by their own headers"
     )
     return 0
+
+
+def _docker_mode(state: StatePaths) -> bool:
+    """Whether the recorded stack runs under docker compose (`up --docker`, issue: Docker)."""
+    recorded = stack.StackSettings.recorded(state)
+    return bool(recorded and recorded.docker)
 
 
 def cmd_up(argv: list[str]) -> int:
@@ -204,6 +216,12 @@ def cmd_up(argv: list[str]) -> int:
         metavar="FILE",
         help="YAML prices for models the bundled price maps lack (both LiteLLM and Phoenix use them)",
     )
+    # Docker mode (issue: Docker): the same stack as containers, from compose.yaml.
+    parser.add_argument(
+        "--docker",
+        action="store_true",
+        help="run Phoenix and the proxy as containers (docker compose --profile phoenix)",
+    )
     args = parser.parse_args(argv)
     settings = stack.StackSettings(
         proxy_port=args.proxy_port,
@@ -216,7 +234,10 @@ def cmd_up(argv: list[str]) -> int:
         workers=args.workers,
     )
     state = paths()
-    stack.up(settings, state)
+    if args.docker:  # Docker mode (issue: Docker)
+        compose_stack.up(settings, state)
+    else:
+        stack.up(settings, state)
     settings = stack.StackSettings.recorded(state) or settings
     print(f"proxy    {settings.proxy_url}  (upstream: {settings.upstream_url})")
     print(f"phoenix  {settings.phoenix_base}  (project: {settings.project})")
@@ -226,7 +247,9 @@ def cmd_up(argv: list[str]) -> int:
 
 def cmd_down(argv: list[str]) -> int:
     Parser(prog="claude-session down", description="Stop what `up` started.").parse_args(argv)
-    stopped = stack.down(paths())
+    state = paths()
+    # Docker mode (issue: Docker)
+    stopped = compose_stack.down(state) if _docker_mode(state) else stack.down(state)
     print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
     return 0
 
@@ -235,7 +258,9 @@ def cmd_status(argv: list[str]) -> int:
     parser = Parser(prog="claude-session status", description="What runs where.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
-    report = stack.status(paths())
+    state = paths()
+    # Docker mode (issue: Docker)
+    report = compose_stack.status(state) if _docker_mode(state) else stack.status(state)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -247,6 +272,8 @@ def cmd_status(argv: list[str]) -> int:
         mark = "up" if info["healthy"] else "DOWN"
         healthy &= info["healthy"]
         pid = "external" if info["external"] else f"pid {info['pid']}" if info["pid"] else "no pid"
+        if info.get("container"):  # Docker mode (issue: Docker)
+            pid = f"container {info['container']}, {info['state']}"
         print(f"{name:9} {mark:5} {info['url']}  ({pid})")
     session = report.get("proxy_session")
     print("proxy-wide session: " + (_describe(session) if session else "none"))

@@ -102,6 +102,12 @@ def session_env(
 
 
 def find_claude() -> str:
+    """$CLAUDE_SESSION_CLAUDE, else `claude` on PATH, else the copy scripts/install put in .tools/."""
+    explicit = os.environ.get("CLAUDE_SESSION_CLAUDE")
+    if explicit:
+        if shutil.which(explicit):
+            return explicit
+        raise UserError(f"CLAUDE_SESSION_CLAUDE={explicit} is not an executable", exit_code=127)
     found = shutil.which("claude")
     if found:
         return found
@@ -154,7 +160,7 @@ def run_shell(env: Mapping[str, str], session: Session) -> int:
     tag = f"(claude-session: {session.type} {session.prompt_version}) "
     shell_env = dict(env)
     print(
-        f"claude-session: session {session.id} active in this shell ({session.label()}); `exit` ends it.",
+        f"claude-session: {session.id} ({session.label()}) active in this shell; `exit` ends it.",
         file=sys.stderr,
     )
     if Path(shell).name == "bash":

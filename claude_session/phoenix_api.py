@@ -98,3 +98,77 @@ class PhoenixClient:
             if edge["node"]["name"] == name:
                 return str(edge["node"]["id"])
         return None
+
+    def query_spans(
+        self,
+        project: str,
+        columns: Mapping[str, str],
+        condition: str | None = None,
+        start_time: str | None = None,
+        end_time: str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Only the selected columns of the spans matching a span filter `condition`.
+
+        Phoenix's span query DSL (`POST /v1/spans`, what arize-phoenix-client's
+        `get_spans_dataframe(query=SpanQuery().select(...))` sends): `columns` maps an output
+        name to a span field or attribute path (`latency_ms`, `llm.cost.total`). Phoenix
+        extracts those in its database, so the spans' other attributes (Claude Code's prompts,
+        ~33 KB a span) never cross the wire. At most `limit` rows, in no particular order;
+        `start_time` <= span start < `end_time` (ISO 8601 with offset).
+        """
+        query: dict[str, Any] = {"select": {name: {"key": key} for name, key in columns.items()}}
+        if condition:
+            query["filter"] = {"condition": condition}
+        body: dict[str, Any] = {"queries": [query], "limit": limit}
+        if start_time:
+            body["start_time"] = start_time
+        if end_time:
+            body["end_time"] = end_time
+        path = "/v1/spans?" + urllib.parse.urlencode({"project_name": project})
+        payload = self._fetch_bytes("POST", path, body, accept="application/json")
+        if payload is None:
+            return []
+        return _table_rows(payload)
+
+    def _fetch_bytes(self, method: str, path: str, body: object | None, accept: str) -> bytes | None:
+        """The raw answer to one request (None for 404), with `_request`'s one-line errors."""
+        headers = {"accept": accept}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(  # noqa: S310  (base_url is http(s), set by the stack)
+            self.base_url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+                return bytes(resp.read())
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            detail = err.read()[:300].decode(errors="replace")
+            raise UserError(f"Phoenix at {self.base_url} answered {err.code} to {path}: {detail}") from None
+        except (urllib.error.URLError, OSError) as err:
+            raise UserError(
+                f"Phoenix is not reachable at {self.base_url} ({getattr(err, 'reason', err)}); "
+                "start it with `claude-session up`"
+            ) from None
+
+
+def _table_rows(payload: bytes) -> list[dict[str, Any]]:
+    """Rows of the first part of Phoenix's multipart answer: a pandas 'table' JSON document
+    whose column names carry a position prefix (`3_cost`)."""
+    text = payload.decode()
+    start = text.find("\r\n\r\n")
+    end = text.rfind("\r\n--")
+    if start < 0 or end <= start:
+        raise UserError("Phoenix sent a span query answer this client does not understand")
+    document = json.loads(text[start + 4 : end])
+    rows: list[dict[str, Any]] = document.get("data", [])
+    if not rows:
+        return []
+    names = {column: column.split("_", 1)[1] for column in rows[0]}
+    return [{names[column]: value for column, value in row.items()} for row in rows]

@@ -38,6 +38,7 @@ class StackSettings:
     project: str = DEFAULT_PROJECT
     workers: int = 1
     prices_file: str | None = None  # extra model prices (YAML), for models newer than the price maps
+    docker: bool = False  # run by claude_session.compose_stack (`up --docker`)
 
     @property
     def proxy_url(self) -> str:

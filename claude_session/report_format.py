@@ -1,0 +1,292 @@
+"""Render a report: a comparison table (groups as columns, fits 100 columns), a session list, JSON, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from claude_session.report_data import GROUP_BY
+from claude_session.report_model import COMPARED, GroupStats, Report, percent
+from claude_session.report_time import parse_iso
+
+WIDTH = 100
+LABEL = 22  # the metric-name column of the comparison table
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def count(value: float | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:,.0f}"
+    if len(text) <= 11:
+        return text
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
+        if abs(value) >= size:
+            return f"{value / size:,.2f}{unit}"
+    return text
+
+
+def usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return "$0"
+    if abs(value) < 0.01:
+        return f"${value:.6f}"
+    if abs(value) < 1:
+        return f"${value:.4f}"
+    if abs(value) < 1000:
+        return f"${value:,.2f}"
+    return f"${value:,.0f}"
+
+
+def millis(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1000:
+        return f"{value:.0f} ms"
+    return f"{value / 1000:.2f} s"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(round(seconds))
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def moment(text: str | None) -> str:
+    return "-" if text is None else parse_iso(text).strftime("%Y-%m-%d %H:%M")
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+# --------------------------------------------------------------------------- comparison table
+
+Metric = Callable[[GroupStats], str]
+
+ROWS: list[tuple[str, Metric]] = [
+    ("sessions", lambda g: count(g.sessions)),
+    ("requests", lambda g: count(g.requests)),
+    ("  per session", lambda g: f"{g.requests_per_session:,.1f}" if g.requests_per_session else "-"),
+    ("errors", lambda g: count(g.errors)),
+    ("input tokens", lambda g: count(g.input_tokens)),
+    ("  per session", lambda g: count(g.per_session(g.input_tokens))),
+    ("output tokens", lambda g: count(g.output_tokens)),
+    ("  per session", lambda g: count(g.per_session(g.output_tokens))),
+    ("cache-read tokens", lambda g: count(g.cache_read_tokens)),
+    ("  per session", lambda g: count(g.per_session(g.cache_read_tokens))),
+    ("cache-write tokens", lambda g: count(g.cache_write_tokens)),
+    ("  per session", lambda g: count(g.per_session(g.cache_write_tokens))),
+    ("all tokens/session", lambda g: count(g.tokens_per_session)),
+    ("cost (LiteLLM)", lambda g: usd(g.cost_usd)),
+    ("  per session", lambda g: usd(g.cost_per_session)),
+    ("  per request", lambda g: usd(g.cost_per_request)),
+    ("latency p50", lambda g: millis(g.latency_p50_ms)),
+    ("latency p95", lambda g: millis(g.latency_p95_ms)),
+    ("first token p50", lambda g: millis(g.ttft_p50_ms)),
+]
+
+
+def _change_rows(report: Report) -> list[tuple[str, Metric]]:
+    if not report.baseline:
+        return []
+    changes = {c.group: c.changes for c in report.comparisons}
+
+    def cell(metric: str) -> Metric:
+        return lambda g: "baseline" if g.label == report.baseline else percent(changes[g.label].get(metric))
+
+    rows: list[tuple[str, Metric]] = [(clip(f"change vs {report.baseline}", LABEL), lambda g: "")]
+    rows += [(clip(f"  {label}", LABEL), cell(metric)) for metric, label in COMPARED.items()]
+    return rows
+
+
+def _blocks(groups: list[GroupStats], baseline: str | None, per_block: int) -> list[list[GroupStats]]:
+    """Groups split into blocks that fit; the baseline leads every block."""
+    base = [g for g in groups if baseline is not None and g.label == baseline]
+    rest = [g for g in groups if g not in base]
+    size = max(per_block - len(base), 1)
+    return [base + rest[i : i + size] for i in range(0, len(rest), size)] or [base]
+
+
+def comparison_table(report: Report, width: int = WIDTH) -> list[str]:
+    rows = ROWS + _change_rows(report)
+    cells = {id(g): [metric(g) for _, metric in rows] for g in report.groups}
+    natural = max([len(c) for g in report.groups for c in cells[id(g)]] + [len(g.label) for g in report.groups])
+    column = max(9, min(natural, 16))
+    per_block = max(1, (width - LABEL) // (column + 2))
+    lines: list[str] = []
+    for block in _blocks(report.groups, report.baseline, per_block):
+        if lines:
+            lines.append("")
+        header = "".join(f"  {clip(g.label, column):>{column}}" for g in block)
+        lines.append(f"{GROUP_BY[report.group_by]:<{LABEL}}{header}")
+        for index, (label, _) in enumerate(rows):
+            values = "".join(f"  {clip(cells[id(g)][index], column):>{column}}" for g in block)
+            lines.append(f"{label:<{LABEL}}{values}".rstrip())
+    return lines
+
+
+def _header(report: Report) -> list[str]:
+    sessions = sum(g.sessions for g in report.groups)
+    starts = [g.start for g in report.groups if g.start]
+    ends = [g.end for g in report.groups if g.end]
+    span = f", {moment(min(starts))} to {moment(max(ends))} UTC" if starts and ends else ""
+    lines = [
+        f"project {report.project!r} at {report.phoenix_url}",
+        f"{report.requests:,} requests in {sessions:,} sessions{span}",
+    ]
+    scope = [f"{key}={value}" for key, value in report.filters.items()]
+    if report.window_start:
+        scope.append(f"from {moment(report.window_start)}")
+    if report.window_end:
+        scope.append(f"to {moment(report.window_end)}")
+    if scope:
+        lines.append("filters: " + ", ".join(scope))
+    lines.append("cost: LiteLLM's cache-aware cost on each span (llm.cost.total), not Phoenix's pricing")
+    return lines
+
+
+def _filters_section(report: Report) -> list[str]:
+    lines = ["Phoenix filters for these spans (Spans tab; then Traces or Sessions tab):"]
+    for group in report.groups:
+        lines.append(f"  {group.label}:")
+        lines.append(f"    {group.span_filter}")
+        if group.root_filter:
+            lines.append(f"    {group.root_filter}")
+    return lines
+
+
+def table(report: Report, width: int = WIDTH) -> str:
+    lines = _header(report) + [""] + comparison_table(report, width)
+    if report.comparisons:
+        lines.append("")
+        lines += [c.summary() for c in report.comparisons]
+    lines += [""] + [f"warning: {w}" for w in report.warnings] if report.warnings else []
+    lines += [""] + _filters_section(report)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- session list
+
+
+@dataclass
+class _Column:
+    header: str
+    values: list[str]
+    right: bool = False
+    shrink: int = 0  # how willingly it gives up width: higher first; 0 never
+
+
+def _fit(columns: list[_Column], width: int) -> list[str]:
+    widths = [max([len(c.header), *map(len, c.values)]) for c in columns]
+    floor = [min(w, 8) if c.shrink else w for c, w in zip(columns, widths, strict=True)]
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        candidates = [i for i, c in enumerate(columns) if c.shrink and widths[i] > floor[i]]
+        if not candidates:
+            break
+        widest = max(candidates, key=lambda i: (columns[i].shrink, widths[i]))
+        widths[widest] -= 1
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            f"{clip(cell, w):>{w}}" if c.right else f"{clip(cell, w):<{w}}"
+            for cell, c, w in zip(cells, columns, widths, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rows = [line([c.header for c in columns])]
+    rows += [line([c.values[i] for c in columns]) for i in range(len(columns[0].values))]
+    return rows
+
+
+def session_list(report: Report, limit: int | None = None, width: int = WIDTH) -> str:
+    groups = report.groups[:limit] if limit else report.groups
+    columns = [
+        _Column("session", [g.label for g in groups], shrink=1),
+        _Column("type", [g.session_type or "-" for g in groups], shrink=2),
+        _Column("version", [g.prompt_version or "-" for g in groups], shrink=2),
+        _Column("name", [g.session_name or "-" for g in groups], shrink=3),
+        _Column("start (UTC)", [moment(g.start) for g in groups]),
+        _Column("duration", [duration(g.duration_s) for g in groups], right=True),
+        _Column("requests", [count(g.requests) for g in groups], right=True),
+        _Column("cost", [usd(g.cost_usd) for g in groups], right=True),
+    ]
+    shown = f"the {len(groups)} most recent of " if len(groups) < len(report.groups) else ""
+    lines = _header(report) + [f"{shown}{len(report.groups):,} sessions, most recent first", ""]
+    lines += _fit(columns, width)
+    lines += [""] + [f"warning: {w}" for w in report.warnings] if report.warnings else []
+    lines += ["", "Phoenix: Sessions tab, filter attributes['session']['id'] == '<session>'"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- machine-readable
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False) + "\n"
+
+
+CSV_FIELDS = [
+    "group_by",
+    "group",
+    "sessions",
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "total_tokens",
+    "input_tokens_per_session",
+    "output_tokens_per_session",
+    "cache_read_tokens_per_session",
+    "cache_write_tokens_per_session",
+    "tokens_per_session",
+    "requests_per_session",
+    "cost_usd",
+    "cost_per_session",
+    "cost_per_request",
+    "phoenix_cost_usd",
+    "cost_mismatch",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "ttft_p50_ms",
+    "start",
+    "end",
+    "duration_s",
+    "session_type",
+    "prompt_version",
+    "session_name",
+]
+
+
+def to_csv(report: Report, limit: int | None = None) -> str:
+    changes = {c.group: c.changes for c in report.comparisons}
+    change_fields = [f"change_{metric}" for metric in COMPARED] if report.baseline else []
+    out = io.StringIO()
+    writer = csv.DictWriter(out, [*CSV_FIELDS, *change_fields, "span_filter", "root_filter"], lineterminator="\n")
+    writer.writeheader()
+    for group in report.groups[:limit] if limit else report.groups:
+        row = group.to_dict()
+        row.update({"group_by": report.group_by, "group": group.label})
+        for metric in COMPARED if report.baseline else ():
+            row[f"change_{metric}"] = changes.get(group.label, {}).get(metric)
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in writer.fieldnames})
+    return out.getvalue()

@@ -1,0 +1,131 @@
+"""scripts/apply-patches: refuses a wrong LiteLLM, applies all or nothing, is idempotent; --check."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "apply-patches"
+PINNED = "1.108.7"
+
+
+def _series() -> list[str]:
+    lines = (REPO / "patches" / "series").read_text().splitlines()
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _patched_files() -> list[str]:
+    files = []
+    for name in _series():
+        for line in (REPO / "patches" / name).read_text().splitlines():
+            if line.startswith("+++ b/"):
+                files.append(line[len("+++ b/") :])
+    return files
+
+
+def _installed_site() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))).parent
+
+
+@pytest.fixture
+def pristine(tmp_path: Path) -> Path:
+    """A site-packages holding the files the series touches, as LiteLLM ships them.
+
+    Built from the installed (patched) LiteLLM by reversing the series, so no download.
+    """
+    site = _installed_site()
+    target = tmp_path / "site"
+    for rel in _patched_files():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(site / rel, target / rel)
+    dist = target / f"litellm-{PINNED}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: litellm\nVersion: {PINNED}\n")
+    for name in reversed(_series()):
+        subprocess.run(
+            ["patch", "-p1", "-R", "--silent", "-d", str(target)],
+            input=(REPO / "patches" / name).read_bytes(),
+            check=True,
+        )
+    return target
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), "--python", sys.executable, *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def _digest(root: Path) -> str:
+    hasher = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        hasher.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return hasher.hexdigest()
+
+
+def test_applies_every_patch_and_the_overlay_then_is_idempotent(pristine: Path) -> None:
+    first = _run("--target", str(pristine))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(": applied") == len(_series())
+    assert (pristine / "litellm/proxy/session_metadata_middleware.py").exists()
+    assert "claude-session" in (pristine / "litellm/integrations/arize/_utils.py").read_text()
+    after_first = _digest(pristine)
+
+    second = _run("--target", str(pristine))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("already applied") == len(_series())
+    assert _digest(pristine) == after_first
+
+
+def test_refuses_a_litellm_other_than_the_pin(pristine: Path) -> None:
+    metadata = pristine / f"litellm-{PINNED}.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text().replace(PINNED, "1.108.6"))
+    before = _digest(pristine)
+    result = _run("--target", str(pristine))
+    assert result.returncode == 1
+    assert "installed LiteLLM is 1.108.6 but the patches are for 1.108.7" in result.stderr
+    assert _digest(pristine) == before
+
+
+def test_refuses_the_withdrawn_release(pristine: Path) -> None:
+    metadata = pristine / f"litellm-{PINNED}.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text().replace(PINNED, "1.107.0"))
+    result = _run("--target", str(pristine))
+    assert result.returncode == 1
+    assert "withdrawn (compromised) release" in result.stderr
+    check = _run("--check", "1.107.0")
+    assert check.returncode == 1
+    assert "withdrawn" in check.stderr
+
+
+def test_a_patch_that_does_not_apply_changes_nothing(pristine: Path) -> None:
+    auth = pristine / "litellm/proxy/auth/user_api_key_auth.py"
+    auth.write_text(auth.read_text().replace('raise Exception("No api key passed in.")', "pass"))
+    before = _digest(pristine)
+    result = _run("--target", str(pristine))
+    assert result.returncode == 1
+    assert "patch 0005-auth-401-without-key-database.patch does not apply" in result.stderr
+    assert _digest(pristine) == before
+
+
+def test_check_reports_which_patches_apply(pristine: Path) -> None:
+    clean = _run("--check", str(pristine))
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stdout.count("  ok ") == len(_series())
+
+    utils = pristine / "litellm/proxy/utils.py"
+    utils.write_text(utils.read_text().replace("        if data is None:\n            return None\n", "", 1))
+    drifted = _run("--check", str(pristine))
+    assert drifted.returncode == 1
+    assert "FAILS    0004-pre-call-hook-tag-request.patch" in drifted.stdout
+    assert drifted.stdout.count("  ok ") == len(_series()) - 1
