@@ -74,12 +74,12 @@ def _proxy_key(settings: StackSettings) -> str:
         settings.proxy_url + "/v1/models", headers={fields.PROXY_KEY_HEADER: key}
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as resp:
             return f"HTTP {resp.status} with the key from the state directory"
     except urllib.error.HTTPError as err:
         raise UserError(
             f"the proxy answered {err.code} to its own key: was it started from another state dir?"
-        )
+        ) from None
     except OSError as err:
         raise UserError(f"cannot reach the proxy: {err}") from None
 
@@ -97,7 +97,7 @@ def _otlp(settings: StackSettings) -> str:
         url, data=b"", method="POST", headers={"content-type": "application/x-protobuf"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as resp:
             detail = f"{url} HTTP {resp.status}"
     except urllib.error.HTTPError as err:
         raise UserError(f"{url} answered {err.code}") from None

@@ -26,11 +26,11 @@ class PhoenixClient:
             headers["content-type"] = "application/json"
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(  # noqa: S310  (base_url is http(s), set by the stack)
+        request = urllib.request.Request(
             self.base_url + path, data=data, headers=headers, method=method
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as err:
             if err.code == 404:
@@ -140,11 +140,11 @@ class PhoenixClient:
             headers["content-type"] = "application/json"
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(  # noqa: S310  (base_url is http(s), set by the stack)
+        request = urllib.request.Request(
             self.base_url + path, data=data, headers=headers, method=method
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                 return bytes(resp.read())
         except urllib.error.HTTPError as err:
             if err.code == 404:
