@@ -52,7 +52,8 @@ class StackSettings:
     def upstream_url(self) -> str:
         if self.offline:
             return f"http://127.0.0.1:{self.upstream_port}"
-        return proxy_config.ANTHROPIC_API
+        # Overridable for a gateway in front of Anthropic (and for tests of the online path).
+        return os.environ.get("CLAUDE_SESSION_ANTHROPIC_URL") or proxy_config.ANTHROPIC_API
 
     @classmethod
     def from_env(cls) -> StackSettings:
