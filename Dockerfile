@@ -38,13 +38,13 @@ COPY docker/ docker/
 # The LiteLLM label below must name the pinned version: fail the build if it does not.
 ARG LITELLM_VERSION=1.108.7
 RUN pinned="$(grep -E '^litellm==' requirements/pins.txt | cut -d= -f3)" \
-    && if [[ "${pinned}" != "${LITELLM_VERSION}" ]]; then \
-         echo "LITELLM_VERSION=${LITELLM_VERSION} but requirements/pins.txt pins litellm==${pinned}" >&2; exit 1; \
-       fi
+    && { test "${pinned}" = "${LITELLM_VERSION}" \
+         || { echo "LITELLM_VERSION=${LITELLM_VERSION} but requirements/pins.txt pins litellm==${pinned}" >&2; exit 1; }; }
 
 # The one install path (it apt-get installs Debian's `patch` itself, as root).
 RUN scripts/install --proxy-only --venv /opt/venv \
     && test -f /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches \
+    && chmod 0755 docker/entrypoint.sh \
     && rm -rf /var/lib/apt/lists/*
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -72,7 +72,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True
 
-USER claude
+USER 10001:10001
 WORKDIR /home/claude
 EXPOSE 4000
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from claude_session import compose_stack, launcher, stack
 from claude_session.errors import UserError
@@ -232,6 +233,7 @@ def cmd_up(argv: list[str]) -> int:
         phoenix_url=args.phoenix_url,
         project=args.project,
         workers=args.workers,
+        prices_file=str(Path(args.prices).resolve()) if args.prices else None,
     )
     state = paths()
     if args.docker:  # Docker mode (issue: Docker)

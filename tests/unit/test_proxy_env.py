@@ -59,3 +59,15 @@ def test_client_side_variables_never_reach_the_proxy(
     assert env["LITELLM_MASTER_KEY"].startswith("sk-")
     assert (state.master_key.stat().st_mode & 0o777) == 0o600
     assert env["ANTHROPIC_API_BASE"] == "https://api.anthropic.com"
+
+
+def test_up_passes_the_price_file_to_the_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from claude_session import cli
+
+    seen: list[stack.StackSettings] = []
+    monkeypatch.setenv("CLAUDE_SESSION_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(stack, "up", lambda settings, state: seen.append(settings))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("claude-x:\n  input: 1\n  output: 2\n")
+    assert cli.main(["up", "--offline", "--prices", str(prices)]) == 0
+    assert seen[0].prices_file == str(prices.resolve())

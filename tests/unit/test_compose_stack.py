@@ -1,0 +1,290 @@
+"""Docker mode's commands, checked without Docker: a fake `docker` first on PATH records each call."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claude_session import cli, compose_stack, stack
+from claude_session.errors import UserError
+from claude_session.state import StatePaths, read_json, write_json
+from tests.support import REPO
+
+SESSION_VARS = (
+    "PHOENIX_SESSION_ID",
+    "PHOENIX_SESSION_TYPE",
+    "PHOENIX_PROMPT_VERSION",
+    "PHOENIX_SESSION_NAME",
+)
+RECORDED_VARS = (*SESSION_VARS, "LITELLM_MASTER_KEY", "CLAUDE_SESSION_PROXY_PORT", "PHOENIX_PROJECT_NAME")
+
+FAKE_DOCKER = """\
+#!{python}
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    recorded = {{k: os.environ.get(k) for k in {recorded!r}}}
+    log.write(json.dumps({{"argv": args, "cwd": os.getcwd(), "env": recorded}}) + "\\n")
+if args[:1] == ["info"] and os.environ.get("FAKE_DOCKER_NO_ENGINE"):
+    print("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.", file=sys.stderr)
+    sys.exit(1)
+if args[:1] == ["compose"] and "ps" in args:
+    if "--services" in args:
+        print("phoenix")
+        print("litellm-proxy-phoenix")
+    else:
+        for service, state in (("phoenix", "running"), ("litellm-proxy-phoenix", "exited")):
+            name = "claude-session-" + service + "-1"
+            print(json.dumps({{"Service": service, "Name": name, "State": state}}))
+sys.exit(0)
+"""
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def healthy_port() -> Iterator[int]:
+    """A local server answering 200 everywhere: stands in for the containers' published ports."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake `docker` first on PATH; returns the file each call is recorded to (JSON lines)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(FAKE_DOCKER.format(python=sys.executable, recorded=RECORDED_VARS))
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "docker-calls.jsonl"
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(log))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("FAKE_DOCKER_NO_ENGINE", raising=False)
+    return log
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """A compose project directory holding the repository's .env.example (and no .env yet)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / ".env.example", project / ".env.example")
+    return project
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> StatePaths:
+    paths = StatePaths(tmp_path / "state")
+    paths.ensure()
+    return paths
+
+
+def calls(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def compose_calls(log: Path) -> list[dict[str, Any]]:
+    """Calls that ran compose commands (not the `info` / `compose version` probes)."""
+    return [c for c in calls(log) if c["argv"][:3] == ["compose", "--profile", "phoenix"]]
+
+
+def record_docker_stack(state: StatePaths, port: int) -> stack.StackSettings:
+    settings = stack.StackSettings(proxy_port=port, phoenix_port=port, docker=True)
+    write_json(state.stack, asdict(settings))
+    return settings
+
+
+def test_restart_proxy_passes_the_session_and_recreates_only_the_proxy(
+    fake_docker: Path, project_dir: Path, state: StatePaths, healthy_port: int
+) -> None:
+    record_docker_stack(state, healthy_port)
+    session = {
+        "session_id": "code-review-20261124-130000-a1b2c3",
+        "session_type": "code-review",
+        "prompt_version": "v2",
+        "session_name": "auth module",
+    }
+    compose_stack.restart_proxy(session, state, project_dir)
+
+    (call,) = compose_calls(fake_docker)
+    assert call["argv"] == [
+        "compose",
+        "--profile",
+        "phoenix",
+        "up",
+        "-d",
+        "--force-recreate",
+        "litellm-proxy-phoenix",
+    ]
+    assert call["cwd"] == str(project_dir)
+    assert {k: call["env"][k] for k in SESSION_VARS} == {
+        "PHOENIX_SESSION_ID": "code-review-20261124-130000-a1b2c3",
+        "PHOENIX_SESSION_TYPE": "code-review",
+        "PHOENIX_PROMPT_VERSION": "v2",
+        "PHOENIX_SESSION_NAME": "auth module",
+    }
+    assert call["env"]["CLAUDE_SESSION_PROXY_PORT"] == str(healthy_port)
+    # The key compose hands the proxy is the .env one, and the launcher reads the same.
+    key = call["env"]["LITELLM_MASTER_KEY"]
+    assert key.startswith("sk-") and len(key) > 30
+    assert state.master_key.read_text().strip() == key
+    assert stat.S_IMODE(state.master_key.stat().st_mode) == 0o600
+
+
+def test_reset_clears_every_session_variable_even_when_exported(
+    fake_docker: Path,
+    project_dir: Path,
+    state: StatePaths,
+    healthy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record_docker_stack(state, healthy_port)
+    for var in SESSION_VARS:
+        monkeypatch.setenv(var, "stale")
+    compose_stack.restart_proxy(None, state, project_dir)
+    (call,) = compose_calls(fake_docker)
+    assert call["argv"][-2:] == ["--force-recreate", "litellm-proxy-phoenix"]
+    # Set and empty: compose takes them over any value in .env, and the proxy sees no session.
+    assert {k: call["env"][k] for k in SESSION_VARS} == dict.fromkeys(SESSION_VARS, "")
+
+
+def test_missing_docker_is_one_line(
+    tmp_path: Path, state: StatePaths, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    record_docker_stack(state, 1)
+    with pytest.raises(UserError) as caught:
+        compose_stack.restart_proxy({"session_id": "x"}, state, project_dir)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "`docker` command" in message and "not on PATH" in message
+
+
+def test_missing_docker_through_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setenv("CLAUDE_SESSION_STATE_DIR", str(tmp_path / "state"))
+    assert cli.main(["up", "--docker"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("claude-session: Docker mode needs the `docker` command")
+
+
+def test_no_engine_is_one_line(
+    fake_docker: Path, state: StatePaths, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_NO_ENGINE", "1")
+    with pytest.raises(UserError) as caught:
+        compose_stack.up(stack.StackSettings(), state, project_dir)
+    assert str(caught.value).startswith("no Docker engine answers (`docker info` failed)")
+    assert "\n" not in str(caught.value)
+    assert compose_calls(fake_docker) == []
+    assert not (project_dir / ".env").exists()
+
+
+def test_up_creates_env_records_docker_and_waits_for_health(
+    fake_docker: Path,
+    project_dir: Path,
+    state: StatePaths,
+    healthy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stack, "register_prices", lambda settings: [])
+    for var in SESSION_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PHOENIX_SESSION_TYPE", "ci-pipeline")  # the guide's exported variables
+    settings = stack.StackSettings(proxy_port=healthy_port, phoenix_port=healthy_port, project="team")
+    compose_stack.up(settings, state, project_dir)
+
+    (call,) = compose_calls(fake_docker)
+    assert call["argv"][3:] == ["up", "-d"]
+    assert call["env"]["PHOENIX_SESSION_TYPE"] == "ci-pipeline"
+    assert call["env"]["PHOENIX_PROJECT_NAME"] == "team"
+    recorded = read_json(state.stack)
+    assert recorded is not None and recorded["docker"] is True
+    assert recorded["proxy_port"] == healthy_port
+
+    env_file = project_dir / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = compose_stack.read_env_file(env_file)
+    assert values["LITELLM_MASTER_KEY"] == call["env"]["LITELLM_MASTER_KEY"]
+    assert values["POSTGRES_PASSWORD"]
+    # A second `up` keeps the key.
+    compose_stack.up(settings, state, project_dir)
+    assert compose_stack.read_env_file(env_file)["LITELLM_MASTER_KEY"] == values["LITELLM_MASTER_KEY"]
+
+
+@pytest.mark.parametrize("option", [{"offline": True}, {"phoenix_url": "http://127.0.0.1:1"}])
+def test_up_refuses_options_docker_mode_lacks(
+    fake_docker: Path, project_dir: Path, state: StatePaths, option: dict[str, Any]
+) -> None:
+    with pytest.raises(UserError) as caught:
+        compose_stack.up(stack.StackSettings(**option), state, project_dir)
+    assert caught.value.exit_code == 2
+    assert "not available with --docker" in str(caught.value)
+
+
+def test_env_without_a_usable_key_is_refused(project_dir: Path) -> None:
+    (project_dir / ".env").write_text("LITELLM_MASTER_KEY=\n")
+    with pytest.raises(UserError, match="set LITELLM_MASTER_KEY to a key starting with sk-"):
+        compose_stack.ensure_env_file(project_dir)
+    (project_dir / ".env").write_text("# team key\nexport LITELLM_MASTER_KEY='sk-team-key'\n")
+    assert compose_stack.ensure_env_file(project_dir) == "sk-team-key"
+
+
+def test_down_and_status_dispatch_from_the_command_line(
+    fake_docker: Path,
+    tmp_path: Path,
+    healthy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state = StatePaths(tmp_path / "cli-state")
+    state.ensure()
+    record_docker_stack(state, healthy_port)
+    monkeypatch.setenv("CLAUDE_SESSION_STATE_DIR", str(state.root))
+
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "container claude-session-phoenix-1, running" in out
+    assert "container claude-session-litellm-proxy-phoenix-1, exited" in out
+
+    assert cli.main(["down"]) == 0
+    assert capsys.readouterr().out.strip() == "stopped: phoenix, litellm-proxy-phoenix"
+    argvs = [c["argv"][3:] for c in compose_calls(fake_docker)]
+    assert argvs == [
+        ["ps", "--all", "--format", "json"],
+        ["ps", "--services", "--status", "running"],
+        ["down"],
+    ]
