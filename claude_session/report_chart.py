@@ -31,7 +31,8 @@ def _bar(x: float, y: float, width: float, colour: str, label: str, value: str, 
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(width, 0.5):.1f}" height="{ROW - 6}" fill="{colour}">'
         f"<title>{html.escape(title)}</title></rect>"
-        f'<text x="{LEFT - 8}" y="{y + ROW / 2:.1f}" text-anchor="end" class="label">{html.escape(label)}</text>'
+        f'<text x="{LEFT - 8}" y="{y + ROW / 2:.1f}" text-anchor="end" class="label">'
+        f"{html.escape(label)}</text>"
         f'<text x="{x + width + 6:.1f}" y="{y + ROW / 2:.1f}" class="value">{html.escape(value)}</text>'
     )
 
@@ -51,11 +52,13 @@ def svg(report: Report) -> str:
     for row, group in enumerate(groups):
         colour = PALETTE[row % len(PALETTE)]
         parts.append(f'<g class="series" data-group="{html.escape(group.label, quote=True)}">')
-        for index, (title, metric, fmt) in enumerate(PANELS):
+        for index, (_, metric, fmt) in enumerate(PANELS):
             value = metric(group)
             width = BAR_SPACE * (value or 0.0) / maxima[index] if maxima[index] else 0.0
             y = index * panel_height + GAP - 6 + row * ROW
-            parts.append(_bar(LEFT, y, width, colour, group.label, fmt(value), f"{group.label}: {fmt(value)}"))
+            parts.append(
+                _bar(LEFT, y, width, colour, group.label, fmt(value), f"{group.label}: {fmt(value)}")
+            )
         parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
@@ -73,7 +76,8 @@ def page(report: Report) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font: 14px system-ui, sans-serif; margin: 24px; color: #222; }}
-.title {{ font-weight: 600; font-size: 15px; }} .label, .value {{ font-size: 12px; dominant-baseline: middle; }}
+.title {{ font-weight: 600; font-size: 15px; }}
+.label, .value {{ font-size: 12px; dominant-baseline: middle; }}
 ul.legend {{ list-style: none; padding: 0; }} ul.legend li {{ margin: 2px 0; }}
 ul.legend span {{ display: inline-block; width: 12px; height: 12px; margin-right: 6px; }}
 </style></head><body>
@@ -86,13 +90,17 @@ ul.legend span {{ display: inline-block; width: 12px; height: 12px; margin-right
 """
 
 
-def write(report: Report, path: Path) -> None:
+def check_path(path: Path) -> None:
     if path.suffix.lower() == ".png":
         raise UserError(
             f"--chart {path}: PNG needs matplotlib, which this install does not have; "
             "write a self-contained HTML page instead (e.g. --chart report.html)",
             exit_code=2,
         )
+
+
+def write(report: Report, path: Path) -> None:
+    check_path(path)
     try:
         path.write_text(page(report), encoding="utf-8")
     except OSError as err:

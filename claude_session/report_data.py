@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -11,29 +12,23 @@ from typing import Any
 
 from claude_session.errors import UserError
 from claude_session.phoenix_api import PhoenixClient
-from claude_session.phoenix_filters import root_condition, span_condition
+from claude_session.phoenix_filters import SESSION_KEYS, root_condition, span_condition
 from claude_session.report_model import GroupStats
 from claude_session.report_time import iso, parse_iso
 
-# Output column -> span field or attribute path: all the report reads of a span.
+# Output column -> span field or attribute path: all the report reads of a span. Phoenix parses
+# a span's attributes (Claude Code's are ~33 KB) once per path, so sub-objects are selected
+# whole: `session` brings id, type, prompt_version and name; `llm.token_count` every count.
 COLUMNS: Mapping[str, str] = {
-    "session": "session.id",
-    "type": "session.type",
-    "prompt_version": "session.prompt_version",
-    "name": "session.name",
-    "prompt": "llm.token_count.prompt",  # includes cache reads and writes
-    "completion": "llm.token_count.completion",
-    "cache_read": "llm.token_count.prompt_details.cache_read",
-    "cache_write": "llm.token_count.prompt_details.cache_write",
+    "session": "session",
+    "tokens": "llm.token_count",  # prompt (includes cache reads and writes), completion, prompt_details
     "cost": "llm.cost.total",
     "model": "llm.model_name",
+    "ttft": "llm.time_to_first_token_ms",  # when a span carries it (LiteLLM's do not, today)
     "start": "start_time",
     "end": "end_time",
     "latency": "latency_ms",
     "status": "status_code",
-    # Time to first token, when a span carries it (LiteLLM's Phoenix spans do not, today).
-    "ttft_ms": "llm.response.time_to_first_token_ms",
-    "ttft_s": "llm.response.time_to_first_token",
 }
 GROUP_BY: Mapping[str, str] = {
     "prompt_version": "prompt version",
@@ -101,7 +96,7 @@ def fetch_pages(
     slices = max(1, math.ceil(count / page_size))
     step = (end - start) / slices
     bounds = [start + step * i for i in range(slices)] + [end]
-    for low, high in zip(bounds, bounds[1:], strict=False):
+    for low, high in itertools.pairwise(bounds):
         yield from _fetch_window(client, project, condition, low, high, page_size)
 
 
@@ -172,21 +167,23 @@ class _Accumulator:
         self.end: str | None = None
         self.fields: tuple[str | None, str | None, str | None] | None = None
 
-    def add(self, row: Mapping[str, Any]) -> None:
-        self.sessions.add(row["session"])
+    def add(self, row: Mapping[str, Any], session: Mapping[str, Any]) -> None:
+        self.sessions.add(session.get("id"))
         self.requests += 1
         if row["status"] == "ERROR":
             self.errors += 1
-        self.prompt += int(row["prompt"] or 0)
-        self.completion += int(row["completion"] or 0)
-        self.cache_read += int(row["cache_read"] or 0)
-        self.cache_write += int(row["cache_write"] or 0)
+        tokens = row["tokens"]
+        if tokens:
+            self.prompt += int(tokens.get("prompt") or 0)
+            self.completion += int(tokens.get("completion") or 0)
+            details = tokens.get("prompt_details") or {}
+            self.cache_read += int(details.get("cache_read") or 0)
+            self.cache_write += int(details.get("cache_write") or 0)
         self.cost += float(row["cost"] or 0.0)
         if row["latency"] is not None:
             self.latencies.append(float(row["latency"]))
-        ttft = _ttft_ms(row)
-        if ttft is not None:
-            self.ttfts.append(ttft)
+        if row["ttft"] is not None:
+            self.ttfts.append(float(row["ttft"]))
         if row["model"]:
             self.models.add(row["model"])
         # Phoenix's timestamps share one format, so strings compare like times.
@@ -195,15 +192,7 @@ class _Accumulator:
         if row["end"] and (self.end is None or row["end"] > self.end):
             self.end = row["end"]
         if self.fields is None:
-            self.fields = (row["type"], row["prompt_version"], row["name"])
-
-
-def _ttft_ms(row: Mapping[str, Any]) -> float | None:
-    if row.get("ttft_ms") is not None:
-        return float(row["ttft_ms"])
-    if row.get("ttft_s") is not None:
-        return float(row["ttft_s"]) * 1000.0
-    return None
+            self.fields = (session.get("type"), session.get("prompt_version"), session.get("name"))
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -229,6 +218,7 @@ class Aggregation:
 def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group_by: str) -> Aggregation:
     """One pass over every row of every page; the time spent waiting for pages counts as fetching."""
     accumulators: dict[str | None, _Accumulator] = {}
+    attribute = SESSION_KEYS[group_by]
     spans = pages_seen = 0
     fetch_s = aggregate_s = 0.0
     iterator = iter(pages)
@@ -242,11 +232,13 @@ def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group
         pages_seen += 1
         spans += len(page)
         for row in page:
-            key = row[group_by]
+            session = row["session"] if isinstance(row["session"], dict) else {}
+            value = session.get(attribute)
+            key = None if value is None else str(value)
             accumulator = accumulators.get(key)
             if accumulator is None:
                 accumulator = accumulators[key] = _Accumulator()
-            accumulator.add(row)
+            accumulator.add(row, session)
         aggregate_s += time.perf_counter() - fetched
     began = time.perf_counter()
     groups = [_finish(key, acc, selection, group_by) for key, acc in accumulators.items()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ def millis(value: float | None) -> str:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    whole = int(round(seconds))
+    whole = round(seconds)
     days, rest = divmod(whole, 86_400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
@@ -128,7 +129,9 @@ def _blocks(groups: list[GroupStats], baseline: str | None, per_block: int) -> l
 def comparison_table(report: Report, width: int = WIDTH) -> list[str]:
     rows = ROWS + _change_rows(report)
     cells = {id(g): [metric(g) for _, metric in rows] for g in report.groups}
-    natural = max([len(c) for g in report.groups for c in cells[id(g)]] + [len(g.label) for g in report.groups])
+    natural = max(
+        [len(c) for g in report.groups for c in cells[id(g)]] + [len(g.label) for g in report.groups]
+    )
     column = max(9, min(natural, 16))
     per_block = max(1, (width - LABEL) // (column + 2))
     lines: list[str] = []
@@ -144,13 +147,10 @@ def comparison_table(report: Report, width: int = WIDTH) -> list[str]:
 
 
 def _header(report: Report) -> list[str]:
-    sessions = sum(g.sessions for g in report.groups)
-    starts = [g.start for g in report.groups if g.start]
-    ends = [g.end for g in report.groups if g.end]
-    span = f", {moment(min(starts))} to {moment(max(ends))} UTC" if starts and ends else ""
+    span = f", {moment(report.start)} to {moment(report.end)} UTC" if report.start and report.end else ""
     lines = [
         f"project {report.project!r} at {report.phoenix_url}",
-        f"{report.requests:,} requests in {sessions:,} sessions{span}",
+        f"{report.requests:,} requests in {report.sessions:,} sessions{span}",
     ]
     scope = [f"{key}={value}" for key, value in report.filters.items()]
     if report.window_start:
@@ -160,7 +160,19 @@ def _header(report: Report) -> list[str]:
     if scope:
         lines.append("filters: " + ", ".join(scope))
     lines.append("cost: LiteLLM's cache-aware cost on each span (llm.cost.total), not Phoenix's pricing")
+    if report.phoenix_cost_usd is not None:
+        verdict = "DIFFERS, see the warnings" if report.cost_differs() else "agrees"
+        lines.append(
+            f"      Phoenix's own figure for these spans: {usd(report.phoenix_cost_usd)} ({verdict})"
+        )
     return lines
+
+
+def _warnings(report: Report, width: int) -> list[str]:
+    if not report.warnings:
+        return []
+    wrapped = [textwrap.fill(f"warning: {w}", width, subsequent_indent="  ") for w in report.warnings]
+    return ["", *"\n".join(wrapped).splitlines()]
 
 
 def _filters_section(report: Report) -> list[str]:
@@ -174,12 +186,15 @@ def _filters_section(report: Report) -> list[str]:
 
 
 def table(report: Report, width: int = WIDTH) -> str:
-    lines = _header(report) + [""] + comparison_table(report, width)
+    lines = [*_header(report), "", *comparison_table(report, width)]
     if report.comparisons:
         lines.append("")
-        lines += [c.summary() for c in report.comparisons]
-    lines += [""] + [f"warning: {w}" for w in report.warnings] if report.warnings else []
-    lines += [""] + _filters_section(report)
+        for comparison in report.comparisons:
+            summary = comparison.summary()
+            head, _, rest = summary.partition(": ")
+            lines += [summary] if len(summary) <= width else [f"{head}:", f"  {rest}"]
+    lines += _warnings(report, width)
+    lines += ["", *_filters_section(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -191,24 +206,34 @@ class _Column:
     header: str
     values: list[str]
     right: bool = False
-    shrink: int = 0  # how willingly it gives up width: higher first; 0 never
+    floor: int | None = None  # narrowest it may get (None: never shrinks)
+    middle: bool = False  # clip in the middle, keeping the (distinctive) tail
+
+
+def _clip_middle(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def _fit(columns: list[_Column], width: int) -> list[str]:
+    """Rows of `columns` in at most `width` characters: the widest shrinkable column gives way first."""
     widths = [max([len(c.header), *map(len, c.values)]) for c in columns]
-    floor = [min(w, 8) if c.shrink else w for c, w in zip(columns, widths, strict=True)]
     while sum(widths) + 2 * (len(widths) - 1) > width:
-        candidates = [i for i, c in enumerate(columns) if c.shrink and widths[i] > floor[i]]
+        candidates = [i for i, c in enumerate(columns) if c.floor is not None and widths[i] > c.floor]
         if not candidates:
             break
-        widest = max(candidates, key=lambda i: (columns[i].shrink, widths[i]))
-        widths[widest] -= 1
+        # Ids (clipped in the middle) give way last: they are what a user copies.
+        widths[
+            max(candidates, key=lambda i: (not columns[i].middle, widths[i] - (columns[i].floor or 0)))
+        ] -= 1
 
     def line(cells: Sequence[str]) -> str:
-        parts = [
-            f"{clip(cell, w):>{w}}" if c.right else f"{clip(cell, w):<{w}}"
-            for cell, c, w in zip(cells, columns, widths, strict=True)
-        ]
+        parts = []
+        for cell, column, w in zip(cells, columns, widths, strict=True):
+            text = _clip_middle(cell, w) if column.middle else clip(cell, w)
+            parts.append(f"{text:>{w}}" if column.right else f"{text:<{w}}")
         return "  ".join(parts).rstrip()
 
     rows = [line([c.header for c in columns])]
@@ -218,20 +243,21 @@ def _fit(columns: list[_Column], width: int) -> list[str]:
 
 def session_list(report: Report, limit: int | None = None, width: int = WIDTH) -> str:
     groups = report.groups[:limit] if limit else report.groups
+    total = max(report.total_groups, len(report.groups))
     columns = [
-        _Column("session", [g.label for g in groups], shrink=1),
-        _Column("type", [g.session_type or "-" for g in groups], shrink=2),
-        _Column("version", [g.prompt_version or "-" for g in groups], shrink=2),
-        _Column("name", [g.session_name or "-" for g in groups], shrink=3),
-        _Column("start (UTC)", [moment(g.start) for g in groups]),
+        _Column("session", [g.label for g in groups], floor=24, middle=True),
+        _Column("type", [g.session_type or "-" for g in groups], floor=6),
+        _Column("ver", [g.prompt_version or "-" for g in groups], floor=4),
+        _Column("name", [g.session_name or "-" for g in groups], floor=6),
+        _Column("start (UTC)", [moment(g.start)[5:] for g in groups]),
         _Column("duration", [duration(g.duration_s) for g in groups], right=True),
-        _Column("requests", [count(g.requests) for g in groups], right=True),
+        _Column("reqs", [count(g.requests) for g in groups], right=True),
         _Column("cost", [usd(g.cost_usd) for g in groups], right=True),
     ]
-    shown = f"the {len(groups)} most recent of " if len(groups) < len(report.groups) else ""
-    lines = _header(report) + [f"{shown}{len(report.groups):,} sessions, most recent first", ""]
+    shown = f"the {len(groups)} most recent of " if len(groups) < total else ""
+    lines = [*_header(report), f"{shown}{total:,} sessions, most recent first", ""]
     lines += _fit(columns, width)
-    lines += [""] + [f"warning: {w}" for w in report.warnings] if report.warnings else []
+    lines += _warnings(report, width)
     lines += ["", "Phoenix: Sessions tab, filter attributes['session']['id'] == '<session>'"]
     return "\n".join(lines) + "\n"
 
@@ -281,12 +307,22 @@ def to_csv(report: Report, limit: int | None = None) -> str:
     changes = {c.group: c.changes for c in report.comparisons}
     change_fields = [f"change_{metric}" for metric in COMPARED] if report.baseline else []
     out = io.StringIO()
-    writer = csv.DictWriter(out, [*CSV_FIELDS, *change_fields, "span_filter", "root_filter"], lineterminator="\n")
+    writer = csv.DictWriter(
+        out, [*CSV_FIELDS, *change_fields, "span_filter", "root_filter"], lineterminator="\n"
+    )
     writer.writeheader()
     for group in report.groups[:limit] if limit else report.groups:
         row = group.to_dict()
         row.update({"group_by": report.group_by, "group": group.label})
         for metric in COMPARED if report.baseline else ():
             row[f"change_{metric}"] = changes.get(group.label, {}).get(metric)
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in writer.fieldnames})
+        writer.writerow({k: _csv_value(row.get(k)) for k in writer.fieldnames})
     return out.getvalue()
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return value

@@ -28,6 +28,13 @@ COMPARED: dict[str, str] = {
 }
 
 
+def differs(phoenix: float | None, litellm: float) -> bool:
+    """Phoenix's cost differs from LiteLLM's by more than half a percent (or a micro-dollar)."""
+    if phoenix is None:
+        return False
+    return abs(phoenix - litellm) > max(0.005 * abs(litellm), 1e-6)
+
+
 @dataclass
 class GroupStats:
     """One group of LLM spans (a prompt version, a type, a name or one session)."""
@@ -91,9 +98,7 @@ class GroupStats:
     @property
     def cost_mismatch(self) -> bool:
         """Phoenix's own cost differs from LiteLLM's by more than half a percent (or a micro-dollar)."""
-        if self.phoenix_cost_usd is None:
-            return False
-        return abs(self.phoenix_cost_usd - self.cost_usd) > max(0.005 * abs(self.cost_usd), 1e-6)
+        return differs(self.phoenix_cost_usd, self.cost_usd)
 
     def derived(self) -> dict[str, Any]:
         """Means and totals computed from the stored sums (in JSON and CSV, never read back)."""
@@ -172,15 +177,30 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
     cost_source: str = COST_SOURCE
+    phoenix_cost_usd: float | None = None  # Phoenix's own total for the same spans, when checked
+    # Over every group, before --limit cut the list:
+    total_groups: int = 0
+    requests: int = 0
+    sessions: int = 0
+    cost_usd: float = 0.0  # LiteLLM's
+    start: str | None = None
+    end: str | None = None
 
-    @property
-    def requests(self) -> int:
-        return sum(g.requests for g in self.groups)
+    def count_totals(self) -> None:
+        """Set the totals from the groups (call before --limit shortens them)."""
+        self.total_groups = len(self.groups)
+        self.requests = sum(g.requests for g in self.groups)
+        self.sessions = sum(g.sessions for g in self.groups)
+        self.cost_usd = sum(g.cost_usd for g in self.groups)
+        self.start = min((g.start for g in self.groups if g.start), default=None)
+        self.end = max((g.end for g in self.groups if g.end), default=None)
+
+    def cost_differs(self) -> bool:
+        return differs(self.phoenix_cost_usd, self.cost_usd)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["groups"] = [g.to_dict() for g in self.groups]
-        data["requests"] = self.requests
         return data
 
     @classmethod
