@@ -19,27 +19,10 @@ class PhoenixClient:
         self.api_key = api_key
 
     def _request(self, method: str, path: str, body: object | None = None) -> Any:
-        headers = {"accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["content-type"] = "application/json"
-        if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                payload = resp.read()
-        except urllib.error.HTTPError as err:
-            if err.code == 404:
-                return None
-            detail = err.read()[:300].decode(errors="replace")
-            raise UserError(f"Phoenix at {self.base_url} answered {err.code} to {path}: {detail}") from None
-        except (urllib.error.URLError, OSError) as err:
-            raise UserError(
-                f"Phoenix is not reachable at {self.base_url} ({getattr(err, 'reason', err)}); "
-                "start it with `claude-session up`"
-            ) from None
+        """A JSON request; None for 404, one-line UserError for anything else that fails."""
+        payload = self._fetch_bytes(method, path, body, accept="application/json")
+        if payload is None:
+            return None
         try:
             return json.loads(payload or b"null")
         except ValueError:
@@ -130,7 +113,7 @@ class PhoenixClient:
         return _table_rows(payload)
 
     def _fetch_bytes(self, method: str, path: str, body: object | None, accept: str) -> bytes | None:
-        """The raw answer to one request (None for 404), with `_request`'s one-line errors."""
+        """The raw answer to one request: None for 404, a one-line UserError for other failures."""
         headers = {"accept": accept}
         data = None
         if body is not None:
