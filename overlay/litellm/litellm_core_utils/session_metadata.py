@@ -54,7 +54,8 @@ def proxy_defaults() -> Mapping[str, str]:
         _log.warning("claude-session: ignoring proxy-wide session defaults: %s", err)
         return {}
     if defaults and fields.SESSION_ID.key not in defaults:
-        session_type = defaults.get(fields.SESSION_TYPE.key, fields.DEFAULT_TYPE)
+        # As the launcher does: a session always has an id and a type.
+        session_type = defaults.setdefault(fields.SESSION_TYPE.key, fields.DEFAULT_TYPE)
         defaults[fields.SESSION_ID.key] = fields.new_session_id(session_type)
     return defaults
 
