@@ -144,7 +144,8 @@ def start_phoenix(settings: StackSettings, state: StatePaths) -> None:
         "PHOENIX_GRPC_PORT": str(settings.phoenix_grpc_port),
         "PHOENIX_TELEMETRY_ENABLED": "false",
     }
-    pid = procs.start("phoenix", [_bin("phoenix"), "serve"], env, pid_file, log_file)
+    argv = [sys.executable, "-m", "claude_session.phoenix_server", "serve"]  # gRPC bound to 127.0.0.1 too
+    pid = procs.start("phoenix", argv, env, pid_file, log_file)
     procs.wait_healthy(
         "Phoenix (first start migrates its database)",
         settings.phoenix_base + "/healthz",
