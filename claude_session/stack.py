@@ -26,6 +26,25 @@ UPSTREAM_START_TIMEOUT = 30.0
 DEFAULT_PROJECT = "claude-code"
 OFFLINE_UPSTREAM_KEY = "sk-offline-fake-upstream"  # the fake upstream accepts any key
 
+# --- Tuning (issue: overhead, load and faults; figures in bench/README.md "## proxy overhead") ---
+# Proxy workers matched to the cores, at most 2: each worker is a 450-650 MB process, and one
+# Claude Code user is far below what two serve (CLAUDE_SESSION_PROXY_WORKERS overrides).
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 2))
+# Proxy env defaults; a value already set in the environment wins.
+PROXY_TUNING_ENV = {
+    # uvicorn logs at LiteLLM's level: no access-log line per request (errors still logged).
+    "LITELLM_LOG": "WARNING",
+    # No `raw_gen_ai_request` span (a copy of the request with llm.None.* attributes); the
+    # Phoenix spans keep their prompts: the arize_phoenix attributes ignore this setting.
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
+    # Span export runs in a background thread (BatchSpanProcessor), never on the request path.
+    "OTEL_BSP_SCHEDULE_DELAY": "1000",  # ms; spans reach Phoenix ~1 s after the request (default 5 s)
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256",  # ~10 MB per export with Claude Code's prompts
+    "OTEL_BSP_MAX_QUEUE_SIZE": "2048",  # spans held while Phoenix is away; beyond, dropped and logged
+    # One export retries for up to 45 s (backoff 1+2+4+8+16 s): a Phoenix restart loses nothing.
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "45",
+}
+
 
 @dataclass
 class StackSettings:
@@ -36,7 +55,7 @@ class StackSettings:
     offline: bool = False
     phoenix_url: str | None = None  # an external Phoenix: none is started
     project: str = DEFAULT_PROJECT
-    workers: int = 1
+    workers: int = DEFAULT_WORKERS  # tuned: was 1
     prices_file: str | None = None  # extra model prices (YAML), for models newer than the price maps
     docker: bool = False  # run by claude_session.compose_stack (`up --docker`)
 
@@ -176,6 +195,8 @@ def proxy_env(
     )
     if settings.offline:
         env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY
+    for key, value in PROXY_TUNING_ENV.items():  # tuning defaults (see PROXY_TUNING_ENV)
+        env.setdefault(key, value)
     if settings.prices_file:
         env["CLAUDE_SESSION_PRICES"] = settings.prices_file  # read by the overlay at proxy start
     else:
