@@ -5,7 +5,10 @@ Part of the claude-session overlay on LiteLLM (see patches/series). Two pieces:
 - `SessionMetadataMiddleware`, an ASGI middleware installed on the proxy app, reads
   the `x-session-tracking-*` headers (and Claude Code's `x-claude-code-session-id`),
   refuses a bad value with a 400, and keeps the request's session in a context
-  variable for the duration of the request.
+  variable for the duration of the request. On the way it refuses, with a 400, the
+  other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
+  forwarded upstream, where the HTTP client refuses it) or a non-numeric
+  x-litellm-timeout / -stream-timeout / -num-retries.
 - `tag_request`, called at the start of the proxy's pre-call hook (which every
   LLM route runs, pass-through included), copies that session into the request's
   metadata as `requester_metadata`, where logging picks it up.
@@ -32,7 +35,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _request_session: ContextVar[dict[str, str] | None] = ContextVar("claude_session_request", default=None)
 
-_WATCHED = frozenset(name.encode("latin-1") for name in (*fields.FIELD_BY_HEADER, fields.CLAUDE_CODE_HEADER))
+_SESSION_HEADERS = frozenset(name.encode("latin-1") for name in fields.FIELD_BY_HEADER)
+_WATCHED = _SESSION_HEADERS | {fields.CLAUDE_CODE_HEADER.encode("latin-1")}
 
 
 def current_session() -> dict[str, str] | None:
@@ -50,22 +54,53 @@ class SessionMetadataMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Headers arrive lower-cased; latin-1 maps every byte, so bad bytes fail validation.
-        watched = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope.get("headers", ())
-            if name.lower() in _WATCHED
-        ]
         try:
-            session = fields.from_headers((name.lower(), value) for name, value in watched)
+            session = _session_from(scope.get("headers", ()))
         except fields.InvalidSessionValue as err:
             await _reject(send, f"invalid session header: {err}")
+            return
+        except _BadHeader as err:
+            await _reject(send, str(err))
             return
         token = _request_session.set(session or None)
         try:
             await self.app(scope, receive, send)
         finally:
             _request_session.reset(token)
+
+
+class _BadHeader(ValueError):
+    """A header LiteLLM would choke on (a 500 further in): refused here with a 400."""
+
+
+# LiteLLM parses these with a bare float()/int(): a non-number would end as a 500.
+_NUMERIC_CONTROLS = frozenset({b"x-litellm-timeout", b"x-litellm-stream-timeout", b"x-litellm-num-retries"})
+
+
+def _session_from(raw_headers: Any) -> dict[str, str]:
+    """The request's session, checking on the way the x-* headers LiteLLM forwards or parses."""
+    watched = []
+    for name, value in raw_headers:
+        if not name.startswith(b"x-"):
+            continue
+        if name in _SESSION_HEADERS:  # validated below, with a message naming the rule
+            watched.append((name.decode("latin-1"), value.decode("latin-1")))
+            continue
+        if not value.isascii():
+            # Forwarded upstream as is, where the HTTP client refuses non-ASCII: a 500 otherwise.
+            raise _BadHeader(f"header {name.decode('latin-1')}: only ASCII values are accepted")
+        if name in _NUMERIC_CONTROLS and not _is_number(value):
+            raise _BadHeader(f"header {name.decode()}: must be a number")
+        if name in _WATCHED:
+            watched.append((name.decode("latin-1"), value.decode("latin-1")))
+    return fields.from_headers(watched)
+
+
+def _is_number(value: bytes) -> bool:
+    try:
+        return float(value) >= 0
+    except ValueError:
+        return False
 
 
 async def _reject(send: Send, message: str) -> None:
