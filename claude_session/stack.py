@@ -320,3 +320,12 @@ def status(state: StatePaths) -> dict[str, Any]:
         }
     report["proxy_session"] = read_json(state.proxy_session)
     return report
+
+
+if __name__ == "__main__":
+    # `python -m claude_session.stack --tuning-env`: the shipped proxy defaults as KEY=VALUE
+    # lines, for the container entrypoint (one list of tuning for both ways to run).
+    if sys.argv[1:] != ["--tuning-env"]:
+        sys.exit("usage: python -m claude_session.stack --tuning-env")
+    for key, value in {**PROXY_TUNING_ENV, "CLAUDE_SESSION_PROXY_WORKERS": str(DEFAULT_WORKERS)}.items():
+        print(f"{key}={value}")

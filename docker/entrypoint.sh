@@ -43,8 +43,18 @@ proxy_config() {
   echo "${dir}/litellm.yaml"
 }
 
+# The local stack's tuned defaults (workers, no access log, span batching...); set values win.
+apply_tuning_defaults() {
+  local line key
+  while IFS= read -r line; do
+    key="${line%%=*}"
+    if [[ -z "${!key:-}" ]]; then export "${line?}"; fi
+  done < <(python -m claude_session.stack --tuning-env)
+}
+
 main() {
   require_master_key
+  apply_tuning_defaults
   local upstream="${CLAUDE_SESSION_UPSTREAM:-${DEFAULT_UPSTREAM}}" config
   # Client-side variables would make the proxy call itself; an empty key means "none".
   unset ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_CUSTOM_HEADERS
@@ -54,7 +64,8 @@ main() {
   export LITELLM_LOCAL_MODEL_COST_MAP="${LITELLM_LOCAL_MODEL_COST_MAP:-True}"
   config="$(proxy_config "${upstream}")"
   echo "claude-session: LiteLLM proxy on port ${PORT}, config ${config}, upstream ${upstream}" >&2
-  exec litellm --config "${config}" --host 0.0.0.0 --port "${PORT}" "$@"
+  exec litellm --config "${config}" --host 0.0.0.0 --port "${PORT}" \
+    --num_workers "${CLAUDE_SESSION_PROXY_WORKERS}" "$@"
 }
 
 main "$@"

@@ -287,14 +287,18 @@ def test_entrypoint_renders_the_projects_config_and_binds_all_interfaces(
     _, env = fake_litellm
     key = "sk-entrypoint-test-key"
     done = run_entrypoint(
-        {**env, "LITELLM_MASTER_KEY": key, "CLAUDE_SESSION_UPSTREAM": "http://upstream:8089"},
-        "--num_workers",
-        "2",
+        {
+            **env,
+            "LITELLM_MASTER_KEY": key,
+            "CLAUDE_SESSION_UPSTREAM": "http://upstream:8089",
+            "CLAUDE_SESSION_PROXY_WORKERS": "3",
+        },
+        "--detailed_debug",
     )
     assert done.returncode == 0, done.stderr
     args = done.stdout.splitlines()[0].split()
     assert args[1] == "--config" and args[2].endswith("/litellm.yaml")
-    assert args[3:] == ["--host", "0.0.0.0", "--port", "4000", "--num_workers", "2"]
+    assert args[3:] == ["--host", "0.0.0.0", "--port", "4000", "--num_workers", "3", "--detailed_debug"]
     config = yaml.safe_load(done.stdout.split("\n", 1)[1].rsplit("API_BASE", 1)[0])
     params = config["model_list"][0]["litellm_params"]
     assert params["api_base"] == "http://upstream:8089"
@@ -385,3 +389,15 @@ def test_check_tools_are_pinned() -> None:
         assert package in dev
         assert pin(package)
     assert shutil.which("bash")
+
+
+def test_entrypoint_applies_the_local_stacks_tuning_defaults(
+    fake_litellm: tuple[Path, dict[str, str]],
+) -> None:
+    """The container runs with the same tuned defaults as `claude-session up` (stack.PROXY_TUNING_ENV)."""
+    from claude_session.stack import DEFAULT_WORKERS
+
+    _, env = fake_litellm
+    done = run_entrypoint({**env, "LITELLM_MASTER_KEY": "sk-k"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split()[-2:] == ["--num_workers", str(DEFAULT_WORKERS)]
