@@ -46,14 +46,7 @@ def main(argv: list[str]) -> int:
             f"a demo stack is already running; stop it with `CLAUDE_SESSION_STATE_DIR={DEMO_STATE} "
             "scripts/claude-session down`"
         )
-    settings = stack.StackSettings(
-        proxy_port=procs.free_port(),
-        phoenix_port=procs.free_port(),
-        phoenix_grpc_port=procs.free_port(),
-        upstream_port=procs.free_port(),
-        offline=True,
-        project=PROJECT,
-    )
+    settings = stack.StackSettings.on_free_ports(offline=True, project=PROJECT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_SESSION", "ANTHROPIC_"))}
     env.pop("PHOENIX_PROMPT_VERSION", None)
     env["CLAUDE_SESSION_STATE_DIR"] = str(DEMO_STATE)

@@ -98,6 +98,12 @@ class StackSettings:
         return pricing.load_extra_prices(Path(self.prices_file)) if self.prices_file else []
 
     @classmethod
+    def on_free_ports(cls, **overrides: Any) -> StackSettings:
+        """A private stack on free 127.0.0.1 ports (the demo, tests, benchmarks)."""
+        ports = ("proxy_port", "phoenix_port", "phoenix_grpc_port", "upstream_port")
+        return cls(**{name: procs.free_port() for name in ports}, **overrides)
+
+    @classmethod
     def recorded(cls, state: StatePaths) -> StackSettings | None:
         data = read_json(state.stack)
         if not data:

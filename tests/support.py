@@ -6,17 +6,18 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from claude_session import fields
+from claude_session import fields, stack
 from claude_session.phoenix_api import PhoenixClient
 from claude_session.stack import StackSettings
-from claude_session.state import StatePaths
+from claude_session.state import StatePaths, master_key
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = REPO / "scripts" / "claude-session"
@@ -128,3 +129,33 @@ def test_env(state_dir: Path) -> dict[str, str]:
     env.pop("ANTHROPIC_BASE_URL", None)
     env["CLAUDE_SESSION_STATE_DIR"] = str(state_dir)
     return env
+
+
+@contextmanager
+def running_stack(
+    state_dir: Path, project: str, extra_env: Mapping[str, str] | None = None, **overrides: object
+) -> Iterator[Stack]:
+    """An offline stack on free ports, started the way `claude-session up --offline` starts it.
+
+    Our own environment is replaced by the test environment while it runs (the stack
+    code reads it), and everything started is stopped by PID at the end.
+    """
+    state = StatePaths(state_dir)
+    settings = StackSettings.on_free_ports(offline=True, project=project, **overrides)
+    saved = dict(os.environ)
+    env = {**test_env(state_dir), **(extra_env or {})}
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        stack.up(settings, state)
+        yield Stack(
+            settings=settings,
+            state=state,
+            master_key=master_key(state, create=False) or "",
+            phoenix=PhoenixClient(settings.phoenix_base),
+            env=env,
+        )
+    finally:
+        stack.down(state)
+        os.environ.clear()
+        os.environ.update(saved)

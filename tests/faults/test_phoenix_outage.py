@@ -14,14 +14,12 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from claude_session import launcher, procs, stack
-from claude_session.phoenix_api import PhoenixClient
-from claude_session.state import StatePaths, master_key
+from claude_session.state import StatePaths
 from tests import support
 from tests.faults.helpers import median_ms, now_iso, span_count, wait_span_count
 from tests.support import LLM_SPAN, Stack
@@ -34,37 +32,12 @@ OVERFLOW_REQUESTS = 300  # 600 spans: more than the queue holds
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state_dir: Path = tmp_path_factory.mktemp("outage-state")
-    state = StatePaths(state_dir)
-    settings = stack.StackSettings(
-        proxy_port=procs.free_port(),
-        phoenix_port=procs.free_port(),
-        phoenix_grpc_port=procs.free_port(),
-        upstream_port=procs.free_port(),
-        offline=True,
-        project="outage",
-    )
-    saved = dict(os.environ)
-    env = support.test_env(state_dir)
-    env.update(
-        {"OTEL_BSP_MAX_QUEUE_SIZE": str(QUEUE_SPANS), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": str(EXPORT_BATCH)}
-    )
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        stack.up(settings, state)
-        yield Stack(
-            settings=settings,
-            state=state,
-            master_key=master_key(state, create=False) or "",
-            phoenix=PhoenixClient(settings.phoenix_base),
-            env=env,
-        )
-    finally:
-        _thaw(state)
-        stack.down(state)
-        os.environ.clear()
-        os.environ.update(saved)
+    queue = {"OTEL_BSP_MAX_QUEUE_SIZE": str(QUEUE_SPANS), "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": str(EXPORT_BATCH)}
+    with support.running_stack(tmp_path_factory.mktemp("outage-state"), "outage", extra_env=queue) as running:
+        try:
+            yield running
+        finally:
+            _thaw(running.state)
 
 
 def _signal_phoenix(state: StatePaths, sig: signal.Signals) -> None:
