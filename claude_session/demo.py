@@ -9,6 +9,7 @@ comparison report, and stops what it started unless --keep is given.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,15 +47,17 @@ def main(argv: list[str]) -> int:
             f"a demo stack is already running; stop it with `CLAUDE_SESSION_STATE_DIR={DEMO_STATE} "
             "scripts/claude-session down`"
         )
+    # Each demo starts from an empty Phoenix: its numbers are this run's only.
+    shutil.rmtree(DEMO_STATE, ignore_errors=True)
     settings = stack.StackSettings.on_free_ports(offline=True, project=PROJECT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_SESSION", "ANTHROPIC_"))}
     env.pop("PHOENIX_PROMPT_VERSION", None)
     env["CLAUDE_SESSION_STATE_DIR"] = str(DEMO_STATE)
-    print(f"demo: starting a private offline stack in {DEMO_STATE}", file=sys.stderr)
+    print(f"demo: starting a fresh private offline stack in {DEMO_STATE}", file=sys.stderr)
     os.environ["CLAUDE_SESSION_STATE_DIR"] = str(DEMO_STATE)
     try:
         stack.up(settings, state)
-        sessions = _run_prompts(env)
+        sessions = _run_prompts(env, settings.workers)
         _wait_for_spans(settings, sessions)
         print()
         from claude_session import report
@@ -86,10 +89,15 @@ def main(argv: list[str]) -> int:
             print(f"demo: stopped {', '.join(stopped)}", file=sys.stderr)
 
 
-def _run_prompts(env: dict[str, str]) -> list[str]:
-    """Each prompt is one `claude-session -t code-review -v VERSION -n demo PROMPT`, in a fresh HOME."""
+def _run_prompts(env: dict[str, str], workers: int) -> list[str]:
+    """Each prompt is one `claude-session -t code-review -v VERSION -n demo PROMPT`, in a fresh HOME.
+
+    Warm-up sessions go first (two per proxy worker ; type `demo-warm-up`, left out of
+    the report), and the versions alternate, so no version pays alone for a cold worker.
+    """
+    warm_up = [("demo-warm-up", "v0", "Say hi")] * (2 * max(1, workers))
+    runs = [("code-review", version, prompts[i]) for i in range(2) for version, prompts in PROMPTS.items()]
     sessions = []
-    launcher = str(REPO / "scripts" / "claude-session")
     with tempfile.TemporaryDirectory(prefix="claude-session-demo-") as home:
         run_env = {
             **env,
@@ -98,24 +106,20 @@ def _run_prompts(env: dict[str, str]) -> list[str]:
             "DISABLE_TELEMETRY": "1",
             "DISABLE_AUTOUPDATER": "1",
         }
-        for version, prompts in PROMPTS.items():
-            for prompt in prompts:
-                print(
-                    f'demo: claude-session -t code-review -v {version} -n demo "{prompt[:48]}..."',
-                    file=sys.stderr,
-                )
-                result = subprocess.run(
-                    [launcher, "-t", "code-review", "-v", version, "-n", "demo", prompt],
-                    env=run_env,
-                    cwd=home,
-                    capture_output=True,
-                    text=True,
-                    stdin=subprocess.DEVNULL,
-                    timeout=300,
-                )
-                if result.returncode != 0:
-                    raise UserError(f"claude exited {result.returncode}: {result.stderr.strip()[-300:]}")
-                sessions.append(result.stderr.split("claude-session: ", 1)[1].split(" ", 1)[0])
+        for kind, version, prompt in [*warm_up, *runs]:
+            print(f'demo: claude-session -t {kind} -v {version} -n demo "{prompt[:48]}"', file=sys.stderr)
+            result = subprocess.run(
+                [str(REPO / "scripts" / "claude-session"), "-t", kind, "-v", version, "-n", "demo", prompt],
+                env=run_env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=300,
+            )
+            if result.returncode != 0:
+                raise UserError(f"claude exited {result.returncode}: {result.stderr.strip()[-300:]}")
+            sessions.append(result.stderr.split("claude-session: ", 1)[1].split(" ", 1)[0])
     return sessions
 
 
