@@ -423,21 +423,15 @@ def start_base(root: Path, think_ms: float, reply_words: int, started: list[Path
     state = StatePaths(root / "base")
     state.ensure()
     upstream_port = procs.free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "claude_session.fake_upstream",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(upstream_port),
+    argv = stack.fake_upstream_argv(
+        upstream_port,
         "--think-ms",
         str(think_ms),
         "--reply-words",
         str(reply_words),
         "--chunk-words",
         str(CHUNK_WORDS),
-    ]
+    )
     bench = Bench(
         root,
         upstream_port,

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 from claude_session import fields, launcher, procs
 from claude_session.errors import UserError
@@ -116,11 +117,11 @@ def _last_span(settings: StackSettings) -> str:
     client = PhoenixClient(settings.phoenix_base)
     mine = launcher.current_from_env().get(fields.SESSION_ID.key)
     if mine:
-        spans = list(_limited(client.spans(settings.project, {"session.id": mine}, page_size=5), 1))
+        spans = list(islice(client.spans(settings.project, {"session.id": mine}, page_size=5), 1))
         if not spans:
             raise UserError(f"no span yet for this terminal's session {mine}; run a prompt, wait ~5 s")
         return f"this terminal's session {mine} is on its spans"
-    spans = list(_limited(client.spans(settings.project, page_size=20, span_names=["litellm_request"]), 1))
+    spans = list(islice(client.spans(settings.project, page_size=20, span_names=["litellm_request"]), 1))
     if not spans:
         return f"no LLM span yet in project {settings.project}; run a prompt with claude-session first"
     attrs = spans[0]["attributes"]
@@ -128,10 +129,3 @@ def _last_span(settings: StackSettings) -> str:
     if fields.SESSION_ID.attribute not in tagged:
         raise UserError("the last LLM span carries no session.id: are the patches applied (scripts/install)?")
     return ", ".join(f"{k}={v}" for k, v in tagged.items())
-
-
-def _limited(iterator, count: int):  # type: ignore[no-untyped-def]
-    for index, item in enumerate(iterator):
-        if index >= count:
-            return
-        yield item

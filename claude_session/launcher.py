@@ -82,10 +82,9 @@ def session_env(
     key = master_key(state, create=False)
     if not key:
         raise UserError("no proxy key yet: start the stack with `claude-session up`")
+    metadata = session.as_metadata()
     try:
-        env["ANTHROPIC_CUSTOM_HEADERS"] = headers.merge(
-            env.get("ANTHROPIC_CUSTOM_HEADERS"), session.as_metadata(), key
-        )
+        env["ANTHROPIC_CUSTOM_HEADERS"] = headers.merge(env.get("ANTHROPIC_CUSTOM_HEADERS"), metadata, key)
     except fields.InvalidSessionValue as err:
         raise UserError(f"ANTHROPIC_CUSTOM_HEADERS: {err}", exit_code=2) from None
     env["ANTHROPIC_BASE_URL"] = settings.proxy_url
@@ -93,7 +92,7 @@ def session_env(
         # The fake upstream takes any key; without one Claude Code would ask to log in.
         env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY
     for key_name, var in ENV_MARKERS.items():
-        value = session.as_metadata().get(key_name)
+        value = metadata.get(key_name)
         if value:
             env[var] = value
         else:

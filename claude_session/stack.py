@@ -131,20 +131,26 @@ def _check_port_free(port: int, what: str, option: str) -> None:
         )
 
 
-def start_upstream(settings: StackSettings, state: StatePaths) -> None:
-    pid_file, log_file = state.pid_file("upstream"), state.log_file("upstream")
-    if procs.read_pid(pid_file):
-        return
-    _check_port_free(settings.upstream_port, "the offline upstream", "--upstream-port")
-    argv = [
+def fake_upstream_argv(port: int, *options: str) -> list[str]:
+    """The command that runs the bundled fake Anthropic upstream on 127.0.0.1:`port`."""
+    return [
         sys.executable,
         "-m",
         "claude_session.fake_upstream",
         "--host",
         "127.0.0.1",
         "--port",
-        str(settings.upstream_port),
+        str(port),
+        *options,
     ]
+
+
+def start_upstream(settings: StackSettings, state: StatePaths) -> None:
+    pid_file, log_file = state.pid_file("upstream"), state.log_file("upstream")
+    if procs.read_pid(pid_file):
+        return
+    _check_port_free(settings.upstream_port, "the offline upstream", "--upstream-port")
+    argv = fake_upstream_argv(settings.upstream_port)
     pid = procs.start("fake upstream", argv, os.environ, pid_file, log_file)
     procs.wait_healthy(
         "the offline fake Anthropic upstream",

@@ -116,6 +116,18 @@ def wait_for_spans(
     raise AssertionError(f"expected {count} spans with {dict(attributes)}, Phoenix has {len(found)}")
 
 
+def assert_no_secret(stack: Stack, spans: list[dict[str, Any]], secrets: tuple[str, ...]) -> None:
+    """No credential on any span read back from Phoenix, nor in any log file of the stack."""
+    for span in spans:
+        dumped = json.dumps(span)
+        for secret in secrets:
+            assert secret not in dumped, f"a credential on span {span['name']}"
+    for log in stack.state.root.glob("logs/*.log"):
+        text = log.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a credential in {log.name}"
+
+
 def session_of(span: Mapping[str, Any]) -> dict[str, Any]:
     """The session.* and claude_code.* attributes of a span."""
     return {k: v for k, v in span["attributes"].items() if k.startswith(("session.", "claude_code."))}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import uuid
 
 import httpx
@@ -11,7 +10,7 @@ import pytest
 
 from claude_session import fields, launcher
 from tests.faults.helpers import is_loopback, listening_addresses, pid_of
-from tests.support import MODEL, Stack, wait_for_spans
+from tests.support import MODEL, Stack, assert_no_secret, wait_for_spans
 
 BODY = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}
 LLM_ROUTES = ["/v1/messages", "/v1/messages/count_tokens", "/anthropic/v1/messages", "/chat/completions"]
@@ -76,12 +75,4 @@ def test_no_credential_on_error_spans_or_in_the_logs(live_stack: Stack) -> None:
     spans = wait_for_spans(live_stack, {"session.id": session["session_id"]}, 6)
     every = wait_for_spans(live_stack, {"session.id": session["session_id"]}, 12, name=None)
     assert {span["status_code"] for span in spans} == {"ERROR"}
-    secrets = (client_key, bearer, live_stack.master_key)
-    for span in every:
-        dumped = json.dumps(span)
-        for secret in secrets:
-            assert secret not in dumped, f"a credential on span {span['name']}"
-    for log in live_stack.state.root.glob("logs/*.log"):
-        text = log.read_text(errors="replace")
-        for secret in secrets:
-            assert secret not in text, f"a credential in {log.name}"
+    assert_no_secret(live_stack, every, (client_key, bearer, live_stack.master_key))

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from claude_session import fields, launcher
-from tests.support import UNLISTED_MODEL, Stack, session_of, wait_for_spans
+from tests.support import UNLISTED_MODEL, Stack, assert_no_secret, session_of, wait_for_spans
 
 
 def _session(kind: str, version: str, name: str | None = "spans-test") -> dict[str, str]:
@@ -110,15 +110,7 @@ def test_no_secret_on_any_span_or_log_line(live_stack: Stack) -> None:
             response = live_stack.messages(session, path=path, extra_headers=credential)
             assert response.status_code == 200, response.text
     spans = wait_for_spans(live_stack, {"session.id": session["session_id"]}, 4, name=None)
-    secrets = (client_key, bearer, live_stack.master_key)
-    for span in spans:
-        dumped = json.dumps(span)
-        for secret in secrets:
-            assert secret not in dumped, f"secret on span {span['name']}"
-    for log in live_stack.state.root.glob("logs/*.log"):
-        text = log.read_text(errors="replace")
-        for secret in secrets:
-            assert secret not in text, f"secret in {log.name}"
+    assert_no_secret(live_stack, spans, (client_key, bearer, live_stack.master_key))
 
 
 @pytest.mark.parametrize(
