@@ -1,5 +1,5 @@
 import sys
 
-from claude_session.cli import main
+from claude_session.cli.main import main
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 # Start the patched LiteLLM proxy inside the container (the image's ENTRYPOINT).
 #
 # The LiteLLM config is the one the local stack uses, rendered by
-# claude_session.proxy_config, unless one is mounted at /etc/claude-session/litellm.yaml.
+# claude_session.proxy.config, unless one is mounted at /etc/claude-session/litellm.yaml.
 # Environment:
 #   LITELLM_MASTER_KEY       required: the proxy's key (sk-...), from .env in compose
 #   ANTHROPIC_API_KEY        optional: the proxy's own Anthropic key; without it the
@@ -37,8 +37,12 @@ proxy_config() {
     echo "${MOUNTED_CONFIG}"
     return
   fi
+  local -a key_option=()
+  # The proxy's own key is used when ANTHROPIC_API_KEY is set (its value is never written).
+  [[ -n "${ANTHROPIC_API_KEY:-}" ]] && key_option=(--server-key)
   dir="$(mktemp -d)"
-  python -m claude_session.proxy_config --upstream "${upstream}" --output "${dir}/litellm.yaml" >&2 \
+  python -m claude_session.proxy.config --upstream "${upstream}" "${key_option[@]}" \
+    --output "${dir}/litellm.yaml" >&2 \
     || die "cannot render the LiteLLM config"
   echo "${dir}/litellm.yaml"
 }
@@ -49,7 +53,7 @@ apply_tuning_defaults() {
   while IFS= read -r line; do
     key="${line%%=*}"
     if [[ -z "${!key:-}" ]]; then export "${line?}"; fi
-  done < <(python -m claude_session.stack --tuning-env)
+  done < <(python -m claude_session.stack.proxy_env --tuning-env)
 }
 
 main() {

@@ -1,8 +1,13 @@
-"""Session-scoped fixtures: one real Phoenix, one real patched proxy and the fake upstream per run.
+"""Test tiers and the session-scoped stack.
 
-They are started through the project's own stack code (what `claude-session up
---offline` runs) on free ports, with their own state directory, and stopped by PID
-at the end of the run.
+Tiers follow the folders: tests/unit is the fast tier (pure and in-process; a unit test
+that must start a process is marked `slow` itself); tests/integration, tests/e2e,
+tests/faults and tests/docker are marked with their tier and `slow`. Developers run
+`pytest -m "not slow"` constantly; `.ci/run` runs everything.
+
+The live stack (one real Phoenix, one real patched proxy and the fake upstream per run)
+is started through the project's own stack code (what `claude-session up --offline`
+runs) on free ports, with its own state directory, and stopped by PID at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +18,17 @@ from pathlib import Path
 import pytest
 
 from tests.support import UNLISTED_MODEL, Stack, running_stack
+
+TESTS = Path(__file__).resolve().parent
+SLOW_TIERS = ("integration", "e2e", "faults", "docker")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if tier in SLOW_TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

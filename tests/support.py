@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 
-from claude_session import fields, stack
-from claude_session.phoenix_api import PhoenixClient
-from claude_session.stack import StackSettings
-from claude_session.state import StatePaths, master_key
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.session import fields
+from claude_session.stack.local import LocalStack
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths, master_key
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = REPO / "scripts" / "claude-session"
@@ -147,19 +148,14 @@ def test_env(state_dir: Path) -> dict[str, str]:
 def running_stack(
     state_dir: Path, project: str, extra_env: Mapping[str, str] | None = None, **overrides: object
 ) -> Iterator[Stack]:
-    """An offline stack on free ports, started the way `claude-session up --offline` starts it.
-
-    Our own environment is replaced by the test environment while it runs (the stack
-    code reads it), and everything started is stopped by PID at the end.
-    """
+    """An offline stack on free ports, started the way `claude-session up --offline` starts it,
+    from the test environment; everything started is stopped by PID at the end."""
     state = StatePaths(state_dir)
     settings = StackSettings.on_free_ports(offline=True, project=project, **overrides)
-    saved = dict(os.environ)
     env = {**test_env(state_dir), **(extra_env or {})}
-    os.environ.clear()
-    os.environ.update(env)
+    local = LocalStack(settings, state, env)
     try:
-        stack.up(settings, state)
+        local.up()
         yield Stack(
             settings=settings,
             state=state,
@@ -168,6 +164,4 @@ def running_stack(
             env=env,
         )
     finally:
-        stack.down(state)
-        os.environ.clear()
-        os.environ.update(saved)
+        local.down()

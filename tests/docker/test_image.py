@@ -43,10 +43,10 @@ from testcontainers.core.image import DockerImage
 from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
-from claude_session import fields, launcher
-from claude_session.phoenix_api import PhoenixClient
-from claude_session.stack import StackSettings
-from claude_session.state import StatePaths
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.session import fields, launcher
+from claude_session.stack.local import StackSettings
+from claude_session.stack.state import StatePaths
 from tests.support import REPO, Stack, session_of, wait_for_spans
 
 pytestmark = pytest.mark.docker
@@ -109,7 +109,7 @@ def upstream(image: str, network: Network) -> Iterator[DockerContainer]:
         DockerContainer(image)
         .with_network(network)
         .with_network_aliases(UPSTREAM_ALIAS)
-        .with_kwargs(entrypoint=["python", "-m", "claude_session.fake_upstream", "--host", "0.0.0.0"])
+        .with_kwargs(entrypoint=["python", "-m", "claude_session.testing.fake_upstream", "--host", "0.0.0.0"])
         .with_exposed_ports(UPSTREAM_PORT)
         .waiting_for(HttpWaitStrategy(UPSTREAM_PORT, "/").with_startup_timeout(60))
     )

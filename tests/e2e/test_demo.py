@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_session import procs
-from claude_session.demo import DEMO_STATE
-from claude_session.state import StatePaths
+from claude_session.cli.demo import DEMO_STATE
+from claude_session.stack import procs
+from claude_session.stack.state import StatePaths
 from tests.support import LAUNCHER, Stack
 
 pytestmark = pytest.mark.e2e

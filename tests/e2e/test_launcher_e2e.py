@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_session import launcher
+from claude_session.session import launcher
 from tests.support import Stack, session_of, wait_for_spans
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,8 @@ from typing import Any
 
 import psutil
 
-from claude_session import fields, procs
+from claude_session.session import fields
+from claude_session.stack import procs
 from tests.support import MODEL, Stack
 
 MESSAGE_BODY = (

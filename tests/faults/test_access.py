@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from claude_session import fields, launcher
+from claude_session.session import fields, launcher
 from tests.faults.helpers import is_loopback, listening_addresses, pid_of
 from tests.support import MODEL, Stack, assert_no_secret, wait_for_spans
 
@@ -48,7 +48,7 @@ def test_phoenix_http_and_the_fake_upstream_listen_on_loopback_only(live_stack: 
     phoenix = listening_addresses(pid_of(live_stack, "phoenix"))
     assert phoenix[live_stack.settings.phoenix_port] == {"127.0.0.1"}
     others = dict(phoenix)
-    if importlib.util.find_spec("claude_session.phoenix_server") is None:
+    if importlib.util.find_spec("claude_session.stack.phoenix_server") is None:
         # `phoenix serve` 20.26 always binds its OTLP/gRPC port on every interface ([::]).
         others.pop(live_stack.settings.phoenix_grpc_port, None)
     assert all(is_loopback(ip) for ips in others.values() for ip in ips), phoenix

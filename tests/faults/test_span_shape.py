@@ -1,13 +1,13 @@
 """The shipped tuning keeps the spans whole: two spans per request, prompts kept, no junk span.
 
-stack.PROXY_TUNING_ENV turns LiteLLM's `raw_gen_ai_request` span off through OpenTelemetry's
+claude_session.stack.proxy_env.PROXY_TUNING_ENV turns LiteLLM's `raw_gen_ai_request` span off through OpenTelemetry's
 capture-mode setting, which LiteLLM's arize_phoenix attributes do not consult; this checks
 that the spans Phoenix gets still carry the prompt and the reply.
 """
 
 from __future__ import annotations
 
-from claude_session import launcher
+from claude_session.session import launcher
 from tests.support import LLM_SPAN, Stack, wait_for_spans
 
 

@@ -7,14 +7,16 @@ upstream can be inspected.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from claude_session import fields, procs, stack
-from claude_session.state import StatePaths, master_key
+from claude_session.session import fields
+from claude_session.stack.local import LocalStack
+from claude_session.stack import procs
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths, master_key
 from tests.support import Stack
 
 
@@ -22,22 +24,20 @@ from tests.support import Stack
 def online_proxy(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     state = StatePaths(tmp_path_factory.mktemp("online-state"))
     state.ensure()
-    settings = stack.StackSettings(
+    settings = StackSettings(
         proxy_port=procs.free_port(),
         offline=False,
-        phoenix_url=live_stack.settings.phoenix_base,
+        phoenix_url=live_stack.settings.phoenix_base,  # external: only the proxy starts
         project=live_stack.project,
+        anthropic_url=live_stack.settings.upstream_url,
     )
-    saved = dict(os.environ)
-    os.environ["CLAUDE_SESSION_ANTHROPIC_URL"] = live_stack.settings.upstream_url
-    os.environ.pop("ANTHROPIC_API_KEY", None)
+    environ = {k: v for k, v in live_stack.env.items() if k != "ANTHROPIC_API_KEY"}
+    online = LocalStack(settings, state, environ)
     try:
-        stack.start_proxy(settings, state)
+        online.up()
         yield settings.proxy_url, master_key(state, create=False) or ""
     finally:
-        procs.stop(state.pid_file("proxy"))
-        os.environ.clear()
-        os.environ.update(saved)
+        online.down()
 
 
 def _last_upstream_request(live_stack: Stack) -> dict:

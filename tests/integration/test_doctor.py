@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from claude_session.state import read_json, write_json
+from claude_session.stack.state import read_json, write_json
 from tests.support import Stack, wait_for_spans
 
 

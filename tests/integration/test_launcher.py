@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_session.state import read_json, write_json
+from claude_session.stack.state import read_json, write_json
 from tests.support import Stack, session_of, wait_for_spans
 
 

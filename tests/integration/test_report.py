@@ -26,10 +26,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from claude_session import cli, launcher, procs
-from claude_session.errors import UserError
-from claude_session.pricing import litellm_anthropic_prices
-from claude_session.report_model import Report
+from claude_session.cli import main as cli
+from claude_session.errors import ClaudeSessionError
+from claude_session.phoenix.pricing import litellm_anthropic_prices
+from claude_session.report.model import Report
+from claude_session.session import launcher
+from claude_session.stack import procs
 from tests.support import MODEL, REPO, Stack, wait_for_spans
 
 DOCS = REPO / "README.md"  # its "## Filtering in Phoenix" section
@@ -614,7 +616,7 @@ def test_every_documented_filter_returns_the_expected_count(live_stack: Stack) -
     assert view_count(live_stack, "spans", f"attributes['session.type'] == '{kind}'") == 0
     for tab in ("traces", "sessions"):
         for expression in (f"session.type == '{kind}'", "name == 'litellm_request'"):
-            with pytest.raises(UserError, match="invalid name"):
+            with pytest.raises(ClaudeSessionError, match="invalid name"):
                 view_count(live_stack, tab, expression)
 
 

@@ -78,6 +78,9 @@ def test_applies_every_patch_and_the_overlay_then_is_idempotent(pristine: Path) 
     assert first.returncode == 0, first.stderr
     assert first.stdout.count(": applied") == len(_series())
     assert (pristine / "litellm/proxy/session_metadata_middleware.py").exists()
+    assert (pristine / "litellm/.claude-session-overlay").read_text().split() == sorted(
+        str(path.relative_to(REPO / "overlay")) for path in (REPO / "overlay/litellm").rglob("*.py")
+    )
     assert "claude-session" in (pristine / "litellm/integrations/arize/_utils.py").read_text()
     after_first = _digest(pristine)
 
@@ -97,15 +100,27 @@ def test_refuses_a_litellm_other_than_the_pin(pristine: Path) -> None:
     assert _digest(pristine) == before
 
 
-def test_refuses_the_withdrawn_release(pristine: Path) -> None:
+INCIDENT = "published from a hijacked maintainer account on 2026-03-24 (BerriAI/litellm#24518, #24521)"
+
+
+@pytest.mark.parametrize("version", ["1.82.7", "1.82.8"])
+def test_refuses_the_compromised_releases(pristine: Path, version: str) -> None:
     metadata = pristine / f"litellm-{PINNED}.dist-info" / "METADATA"
-    metadata.write_text(metadata.read_text().replace(PINNED, "1.107.0"))
+    metadata.write_text(metadata.read_text().replace(PINNED, version))
+    before = _digest(pristine)
     result = _run("--target", str(pristine))
     assert result.returncode == 1
-    assert "withdrawn (compromised) release" in result.stderr
-    check = _run("--check", "1.107.0")
+    assert (
+        f"LiteLLM {version} is a compromised release, withdrawn: {INCIDENT}: uninstall it now"
+        in result.stderr
+    )
+    assert _digest(pristine) == before
+    check = _run("--check", version)  # refused before any download
     assert check.returncode == 1
-    assert "withdrawn" in check.stderr
+    assert (
+        f"LiteLLM {version} is a compromised release, withdrawn: {INCIDENT}: not downloading it"
+        in check.stderr
+    )
 
 
 def test_a_patch_that_does_not_apply_changes_nothing(pristine: Path) -> None:
@@ -129,3 +144,51 @@ def test_check_reports_which_patches_apply(pristine: Path) -> None:
     assert drifted.returncode == 1
     assert "FAILS    0004-pre-call-hook-tag-request.patch" in drifted.stdout
     assert drifted.stdout.count("  ok ") == len(_series()) - 1
+
+
+def test_removes_overlay_files_no_longer_in_overlay(pristine: Path) -> None:
+    retired = pristine / "litellm/proxy/extra_model_prices.py"  # installed before the manifest existed
+    retired.parent.mkdir(parents=True, exist_ok=True)
+    retired.write_text("stale = True\n")
+    assert _run("--target", str(pristine)).returncode == 0
+    assert not retired.exists()
+
+    dropped = pristine / "litellm/proxy/dropped_overlay_module.py"  # listed by an earlier run's manifest
+    dropped.write_text("stale = True\n")
+    manifest = pristine / "litellm/.claude-session-overlay"
+    manifest.write_text(manifest.read_text() + "litellm/proxy/dropped_overlay_module.py\n")
+    rerun = _run("--target", str(pristine))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "litellm/proxy/dropped_overlay_module.py: removed" in rerun.stdout
+    assert not dropped.exists()
+    assert "dropped_overlay_module" not in manifest.read_text()
+
+
+def test_finishes_a_partly_applied_series(pristine: Path) -> None:
+    first = _series()[0]
+    subprocess.run(
+        ["patch", "-p1", "-F0", "--silent", "-d", str(pristine)],
+        input=(REPO / "patches" / first).read_bytes(),
+        check=True,
+    )
+    result = _run("--target", str(pristine))
+    assert result.returncode == 0, result.stderr
+    assert f"{first}: already applied" in result.stdout
+    assert result.stdout.count(": applied") == len(_series()) - 1
+    assert _run("--target", str(pristine)).stdout.count("already applied") == len(_series())
+
+
+def test_patch_headers_follow_dep3() -> None:
+    for name in _series():
+        header = (REPO / "patches" / name).read_text().split("\n---\n", 1)[0].splitlines()
+        fields = {
+            line.split(":", 1)[0]: line.split(":", 1)[1].strip()
+            for line in header
+            if not line.startswith(" ")
+        }
+        assert fields.get("Description"), name
+        assert fields.get("Author"), name
+        assert fields.get("Forwarded") in {"no", "not-needed"}, name
+        assert fields.get("Last-Update") == "2026-11-29", name
+        if "auth-401" in name or "redact" in name:  # bugs worth reporting upstream
+            assert fields["Forwarded"] == "no", name

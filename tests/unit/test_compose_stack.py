@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
-from claude_session import cli, compose_stack, stack
-from claude_session.errors import UserError
-from claude_session.state import StatePaths, read_json, write_json
+from claude_session.cli import main as cli
+from claude_session.errors import ClaudeSessionError
+from claude_session.stack import compose as compose_stack
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths, read_json, write_json
 from tests.support import REPO
 
 SESSION_VARS = (
@@ -114,8 +116,19 @@ def compose_calls(log: Path) -> list[dict[str, Any]]:
     return [c for c in calls(log) if c["argv"][:3] == ["compose", "--profile", "phoenix"]]
 
 
-def record_docker_stack(state: StatePaths, port: int) -> stack.StackSettings:
-    settings = stack.StackSettings(proxy_port=port, phoenix_port=port, docker=True)
+def recorded_compose(state: StatePaths, project_dir: Path) -> compose_stack.ComposeStack:
+    """The compose stack `state` records, as the command line opens it (our environment as base)."""
+    settings = StackSettings.recorded(state)
+    assert settings is not None
+    return compose_stack.ComposeStack(settings, state, dict(os.environ), project_dir)
+
+
+def new_compose(settings: StackSettings, state: StatePaths, project_dir: Path) -> compose_stack.ComposeStack:
+    return compose_stack.ComposeStack(settings, state, dict(os.environ), project_dir)
+
+
+def record_docker_stack(state: StatePaths, port: int) -> StackSettings:
+    settings = StackSettings(proxy_port=port, phoenix_port=port, docker=True)
     write_json(state.stack, asdict(settings))
     return settings
 
@@ -130,7 +143,7 @@ def test_restart_proxy_passes_the_session_and_recreates_only_the_proxy(
         "prompt_version": "v2",
         "session_name": "auth module",
     }
-    compose_stack.restart_proxy(session, state, project_dir)
+    recorded_compose(state, project_dir).restart_proxy(session)
 
     (call,) = compose_calls(fake_docker)
     assert call["argv"] == [
@@ -167,7 +180,7 @@ def test_reset_clears_every_session_variable_even_when_exported(
     record_docker_stack(state, healthy_port)
     for var in SESSION_VARS:
         monkeypatch.setenv(var, "stale")
-    compose_stack.restart_proxy(None, state, project_dir)
+    recorded_compose(state, project_dir).restart_proxy(None)
     (call,) = compose_calls(fake_docker)
     assert call["argv"][-2:] == ["--force-recreate", "litellm-proxy-phoenix"]
     # Set and empty: compose takes them over any value in .env, and the proxy sees no session.
@@ -181,8 +194,8 @@ def test_missing_docker_is_one_line(
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     record_docker_stack(state, 1)
-    with pytest.raises(UserError) as caught:
-        compose_stack.restart_proxy({"session_id": "x"}, state, project_dir)
+    with pytest.raises(ClaudeSessionError) as caught:
+        recorded_compose(state, project_dir).restart_proxy({"session_id": "x"})
     message = str(caught.value)
     assert "\n" not in message
     assert "`docker` command" in message and "not on PATH" in message
@@ -205,8 +218,8 @@ def test_no_engine_is_one_line(
     fake_docker: Path, state: StatePaths, project_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_DOCKER_NO_ENGINE", "1")
-    with pytest.raises(UserError) as caught:
-        compose_stack.up(stack.StackSettings(), state, project_dir)
+    with pytest.raises(ClaudeSessionError) as caught:
+        new_compose(StackSettings(), state, project_dir).up()
     assert str(caught.value).startswith("no Docker engine answers (`docker info` failed)")
     assert "\n" not in str(caught.value)
     assert compose_calls(fake_docker) == []
@@ -220,12 +233,12 @@ def test_up_creates_env_records_docker_and_waits_for_health(
     healthy_port: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(stack, "register_prices", lambda settings: [])
+    monkeypatch.setattr(compose_stack, "register_prices", lambda settings: [])
     for var in SESSION_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PHOENIX_SESSION_TYPE", "ci-pipeline")  # the guide's exported variables
-    settings = stack.StackSettings(proxy_port=healthy_port, phoenix_port=healthy_port, project="team")
-    compose_stack.up(settings, state, project_dir)
+    settings = StackSettings(proxy_port=healthy_port, phoenix_port=healthy_port, project="team")
+    new_compose(settings, state, project_dir).up()
 
     (call,) = compose_calls(fake_docker)
     assert call["argv"][3:] == ["up", "-d"]
@@ -241,7 +254,7 @@ def test_up_creates_env_records_docker_and_waits_for_health(
     assert values["LITELLM_MASTER_KEY"] == call["env"]["LITELLM_MASTER_KEY"]
     assert values["POSTGRES_PASSWORD"]
     # A second `up` keeps the key.
-    compose_stack.up(settings, state, project_dir)
+    new_compose(settings, state, project_dir).up()
     assert compose_stack.read_env_file(env_file)["LITELLM_MASTER_KEY"] == values["LITELLM_MASTER_KEY"]
 
 
@@ -249,15 +262,15 @@ def test_up_creates_env_records_docker_and_waits_for_health(
 def test_up_refuses_options_docker_mode_lacks(
     fake_docker: Path, project_dir: Path, state: StatePaths, option: dict[str, Any]
 ) -> None:
-    with pytest.raises(UserError) as caught:
-        compose_stack.up(stack.StackSettings(**option), state, project_dir)
+    with pytest.raises(ClaudeSessionError) as caught:
+        new_compose(StackSettings(**option), state, project_dir).up()
     assert caught.value.exit_code == 2
     assert "not available with --docker" in str(caught.value)
 
 
 def test_env_without_a_usable_key_is_refused(project_dir: Path) -> None:
     (project_dir / ".env").write_text("LITELLM_MASTER_KEY=\n")
-    with pytest.raises(UserError, match="set LITELLM_MASTER_KEY to a key starting with sk-"):
+    with pytest.raises(ClaudeSessionError, match="set LITELLM_MASTER_KEY to a key starting with sk-"):
         compose_stack.ensure_env_file(project_dir)
     (project_dir / ".env").write_text("# team key\nexport LITELLM_MASTER_KEY='sk-team-key'\n")
     assert compose_stack.ensure_env_file(project_dir) == "sk-team-key"

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_session import fields, headers
-from claude_session.errors import UserError
-from claude_session.launcher import Session
+from claude_session.errors import ClaudeSessionError
+from claude_session.session import custom_headers as headers
+from claude_session.session import fields
+from claude_session.session.launcher import Session
 
 ID_FORMAT = re.compile(r"^code-review-\d{8}-\d{6}-[0-9a-f]{6}$")
 
@@ -98,7 +99,7 @@ def test_session_new_exits_2_or_builds_valid_headers(
 ) -> None:
     try:
         session = Session.new(session_type or None, version or None, name)
-    except UserError as err:
+    except ClaudeSessionError as err:
         assert err.exit_code == 2
         assert "\n" not in str(err)
         return

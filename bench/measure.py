@@ -1,0 +1,169 @@
+"""Measuring one path: warm-up, each concurrency level (ABBA blocks for tagged/untagged), spans.
+
+Per level: latency and time-to-first-byte percentiles, requests per second, and for a
+proxy its process tree's CPU per 1,000 requests and peak RSS (bench.sampling).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import paths
+from bench.load import ClientResult, Workload, run_client, workload_for
+from bench.phoenix_spans import session_attributes_seen, wait_phoenix_idle, wait_spans_settled
+from bench.sampling import RssSampler, tree_cpu_seconds, tree_rss_mb
+from bench.services import Services
+
+WARMUP_REQUESTS = 60
+SMOKE_WARMUP_REQUESTS = 8
+WARMUP_CONCURRENCY = 4
+
+
+@dataclass
+class Accumulated:
+    """One workload's raw figures over its blocks at one level."""
+
+    latency_ms: list[float] = field(default_factory=list)
+    ttfb_ms: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+    first_errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    client_cpu_s: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mb: float = 0.0
+
+    def add(self, block: ClientResult, cpu_s: float, peak_rss_mb: float) -> None:
+        self.latency_ms += block["latency_ms"]
+        self.ttfb_ms += block["ttfb_ms"]
+        self.first_errors += block["first_errors"]
+        self.errors += block["errors"]
+        self.wall_s += block["wall_s"]
+        self.client_cpu_s += block["client_cpu_s"]
+        for status, count in block["statuses"].items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.cpu_s += cpu_s
+        self.peak_rss_mb = max(self.peak_rss_mb, peak_rss_mb)
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def figures(raw: Accumulated, concurrency: int, total: int, proxied: bool) -> dict[str, Any]:
+    """The JSON row of one workload at one level."""
+    ok = len(raw.latency_ms)
+    row: dict[str, Any] = {
+        "concurrency": concurrency,
+        "requests": total,
+        "ok": ok,
+        "errors": raw.errors,
+        "first_errors": raw.first_errors[:3],
+        "statuses": raw.statuses,
+        "wall_s": round(raw.wall_s, 3),
+        "rps": round(ok / raw.wall_s, 2) if raw.wall_s else None,
+        "client_cpu_s": round(raw.client_cpu_s, 2),
+    }
+    for label, values in (("latency", raw.latency_ms), ("ttfb", raw.ttfb_ms)):
+        for pct in (50, 95, 99):
+            value = percentile(values, pct)
+            row[f"{label}_p{pct}_ms"] = round(value, 2) if value is not None else None
+        row[f"{label}_mean_ms"] = round(statistics.fmean(values), 2) if values else None
+    if proxied:
+        row["proxy_cpu_s_per_1k"] = round(raw.cpu_s / max(total, 1) * 1000, 2)
+        row["peak_rss_mb"] = round(raw.peak_rss_mb, 1)
+    return row
+
+
+def measure(
+    pid: int | None,
+    workloads: dict[str, Workload],
+    body: bytes,
+    concurrency: int,
+    total: int,
+    blocks: int = 1,
+) -> dict[str, dict[str, Any]]:
+    """Measure each workload with `total` requests; name -> figures.
+
+    With several workloads and `blocks` > 1, each one's requests are split into blocks run
+    in ABBA order (A B B A A B B A ...), so that drift on a shared machine hits all alike.
+    """
+    names = list(workloads)
+    order: list[str] = []
+    for block in range(blocks):
+        order += names if block % 2 == 0 else names[::-1]
+    raw = {name: Accumulated() for name in names}
+    for index, name in enumerate(order):
+        nth = order[:index].count(name)  # spread `total` over this workload's blocks exactly
+        count = total // blocks + (1 if nth < total % blocks else 0)
+        cpu_before = tree_cpu_seconds(pid) if pid else 0.0
+        with RssSampler(pid) as rss:
+            block = run_client(workloads[name], body, concurrency, count)
+        cpu = tree_cpu_seconds(pid) - cpu_before if pid else 0.0
+        raw[name].add(block, cpu, rss.peak)
+    return {name: figures(raw[name], concurrency, total, pid is not None) for name in names}
+
+
+def run_path(
+    services: Services,
+    path: str,
+    levels: dict[int, int],
+    body: bytes,
+    run_id: str,
+    smoke: bool,
+    stock_copy: Path | None,
+) -> dict[str, dict[str, Any]]:
+    """Measure one path (the patched one also yields its untagged twin); name -> result."""
+    tagged_by_name = paths.variants(path)
+    warmup = SMOKE_WARMUP_REQUESTS if smoke else WARMUP_REQUESTS
+    started = time.monotonic()
+    with paths.path_under_test(services, path, stock_copy) as proxy:
+        startup = round(time.monotonic() - started, 1) if proxy else None
+        results: dict[str, dict[str, Any]] = {
+            name: {"levels": {}, "startup_s": startup} for name in tagged_by_name
+        }
+        port = proxy.port if proxy else services.upstream_port
+        key = proxy.key if proxy else None
+        run_client(workload_for(port, key, True, run_id), body, WARMUP_CONCURRENCY, warmup)
+        if proxy:
+            rss_after_warmup = round(tree_rss_mb(proxy.pid), 1)
+            for name in tagged_by_name:
+                results[name]["rss_after_warmup_mb"] = rss_after_warmup
+                results[name]["workers"] = proxy.workers
+        for concurrency, total in levels.items():
+            wait_phoenix_idle(services, 5 if smoke else 90)
+            workloads = {
+                name: workload_for(port, key, tagged, run_id) for name, tagged in tagged_by_name.items()
+            }
+            # Tagged and untagged share the proxy: ABBA blocks so that drift hits both alike.
+            blocks = 4 if len(workloads) > 1 else 1
+            rows = measure(proxy.pid if proxy else None, workloads, body, concurrency, total, blocks)
+            for name, row in rows.items():
+                results[name]["levels"][str(concurrency)] = row
+                print(
+                    f"  {name:17s} c={concurrency:<3d} p50 {row['latency_p50_ms']} ms, "
+                    f"{row['rps']} req/s, errors {row['errors']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if proxy:
+            counts = wait_spans_settled(services, proxy.project, 10 if smoke else 240)
+            sent = warmup + sum(levels.values()) * len(tagged_by_name)
+            seen = session_attributes_seen(services, proxy.project)
+            for name in tagged_by_name:
+                results[name]["spans"] = counts
+                results[name]["spans_per_request"] = (
+                    round(counts["total"] / sent, 3) if counts and counts.get("total") else None
+                )
+                results[name]["session_type_on_spans"] = dict(seen)
+    return results

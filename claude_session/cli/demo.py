@@ -1,0 +1,142 @@
+"""`claude-session demo`: the offline demo on a private stack.
+
+Starts Phoenix, the patched proxy and the fake upstream on free ports with their
+own state directory (.state/demo in the checkout), runs the real Claude Code CLI
+through the launcher for two prompt versions of a code review, prints the
+comparison report, and stops what it started unless --keep is given.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from claude_session.cli.context import Context
+from claude_session.errors import ClaudeSessionError
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.session.launcher import REPO, find_claude
+from claude_session.stack import procs
+from claude_session.stack.local import LocalStack
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths
+
+DEMO_STATE = REPO / ".state" / "demo"
+PROJECT = "claude-session-demo"
+PROMPTS = {
+    "v1": ["Review the authentication module", "Review the session store"],
+    "v2": [
+        "Review the authentication module for: 1) security vulnerabilities 2) performance issues "
+        "3) code quality 4) best practices",
+        "Review the session store for: 1) security vulnerabilities 2) performance issues "
+        "3) code quality 4) best practices",
+    ],
+}
+
+
+def main(argv: list[str], ctx: Context) -> int:
+    from claude_session.cli.parser import Parser
+
+    parser = Parser(prog="claude-session demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the demo stack running to browse Phoenix")
+    args = parser.parse_args(argv)
+    find_claude(ctx.environ)  # fail before starting anything
+    state = StatePaths(DEMO_STATE)
+    if StackSettings.recorded(state) and procs.read_pid(state.pid_file("proxy")):
+        raise ClaudeSessionError(
+            f"a demo stack is already running; stop it with `CLAUDE_SESSION_STATE_DIR={DEMO_STATE} "
+            "scripts/claude-session down`"
+        )
+    # Each demo starts from an empty Phoenix: its numbers are this run's only.
+    shutil.rmtree(DEMO_STATE, ignore_errors=True)
+    settings = StackSettings.on_free_ports(offline=True, project=PROJECT)
+    env = {k: v for k, v in ctx.environ.items() if not k.startswith(("PHOENIX_SESSION", "ANTHROPIC_"))}
+    env.pop("PHOENIX_PROMPT_VERSION", None)
+    env["CLAUDE_SESSION_STATE_DIR"] = str(DEMO_STATE)
+    print(f"demo: starting a fresh private offline stack in {DEMO_STATE}", file=sys.stderr)
+    demo_stack = LocalStack(settings, state, env)
+    try:
+        demo_stack.up()
+        sessions = _run_prompts(env, settings.workers)
+        _wait_for_spans(settings, sessions)
+        print()
+        from claude_session.cli import report
+
+        status = report.main(
+            [
+                "--phoenix-url",
+                settings.phoenix_base,
+                "--project",
+                PROJECT,
+                "--type",
+                "code-review",
+                "--name",
+                "demo",
+                "--baseline",
+                "v1",
+            ],
+            Context(environ=env, state=state),
+        )
+        print(f"\nPhoenix: {settings.phoenix_base} (project {PROJECT})")
+        if args.keep:
+            print(
+                f"the demo stack keeps running; stop it with: CLAUDE_SESSION_STATE_DIR={DEMO_STATE} "
+                "scripts/claude-session down"
+            )
+        return status
+    finally:
+        if not args.keep:
+            stopped = demo_stack.down()
+            print(f"demo: stopped {', '.join(stopped)}", file=sys.stderr)
+
+
+def _run_prompts(env: dict[str, str], workers: int) -> list[str]:
+    """Each prompt is one `claude-session -t code-review -v VERSION -n demo PROMPT`, in a fresh HOME.
+
+    Warm-up sessions go first (two per proxy worker ; type `demo-warm-up`, left out of
+    the report), and the versions alternate, so no version pays alone for a cold worker.
+    """
+    warm_up = [("demo-warm-up", "v0", "Say hi")] * (2 * max(1, workers))
+    runs = [("code-review", version, prompts[i]) for i in range(2) for version, prompts in PROMPTS.items()]
+    sessions = []
+    with tempfile.TemporaryDirectory(prefix="claude-session-demo-") as home:
+        run_env = {
+            **env,
+            "HOME": home,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1",
+        }
+        for kind, version, prompt in [*warm_up, *runs]:
+            print(f'demo: claude-session -t {kind} -v {version} -n demo "{prompt[:48]}"', file=sys.stderr)
+            result = subprocess.run(
+                [str(REPO / "scripts" / "claude-session"), "-t", kind, "-v", version, "-n", "demo", prompt],
+                env=run_env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=300,
+            )
+            if result.returncode != 0:
+                raise ClaudeSessionError(f"claude exited {result.returncode}: {result.stderr.strip()[-300:]}")
+            sessions.append(result.stderr.split("claude-session: ", 1)[1].split(" ", 1)[0])
+    return sessions
+
+
+def _wait_for_spans(settings: StackSettings, sessions: list[str], timeout: float = 60) -> None:
+    """Spans reach Phoenix in batches every few seconds: wait until every session has one."""
+    print("demo: waiting for the spans to reach Phoenix...", file=sys.stderr)
+    client = PhoenixClient(settings.phoenix_base)
+    deadline = time.monotonic() + timeout
+    missing = list(sessions)
+    while missing and time.monotonic() < deadline:
+        missing = [s for s in missing if not any(True for _ in client.spans(PROJECT, {"session.id": s}))]
+        if missing:
+            time.sleep(1)
+    if missing:
+        raise ClaudeSessionError(
+            f"no span reached Phoenix for {len(missing)} demo session(s) in {int(timeout)} s"
+        )

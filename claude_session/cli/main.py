@@ -1,0 +1,317 @@
+"""The command line behind scripts/claude-session."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from claude_session.cli.context import Context
+from claude_session.cli.parser import Parser
+from claude_session.errors import ClaudeSessionError, UsageError
+from claude_session.session import launcher
+from claude_session.stack import (
+    Stack,
+    StackError,
+    StackSettings,
+    StackStatus,
+    new_stack,
+    open_stack,
+    proxy_session,
+)
+from claude_session.stack.state import read_json
+
+Command = Callable[[list[str], Context], int]
+
+USAGE = """\
+claude-session [OPTIONS] [CLAUDE_COMMAND...]
+claude-session [OPTIONS] -- CLAUDE_ARGS...
+claude-session up|down|status|current|doctor|report|sessions|demo [...]"""
+
+DESCRIPTION = """\
+Tag every Claude Code request with a session (id, type, prompt version, name),
+so Phoenix can compare cost, tokens and latency per workflow and prompt version.
+
+With a prompt, runs `claude -p PROMPT` once in the session. With `--`, passes the
+rest to `claude` unchanged. With --shell (or nothing), starts your shell with the
+session active. The session travels as request headers: two terminals can hold
+different sessions on one proxy at the same time."""
+
+EPILOG = """\
+stack commands:
+  up [--offline] ...   start Phoenix and the patched proxy (offline: with the fake upstream)
+  down                 stop everything `up` started
+  status               what runs where, and the active proxy-wide session
+  current              the session of this terminal and the proxy-wide one
+  doctor               check proxy, Phoenix, OTLP and the session on the last span
+  report ...           compare cost, tokens and latency per prompt version or type
+  sessions ...         list recent sessions
+  demo [--keep]        offline demo: start a private stack, run two prompt versions
+  (each takes --help)
+
+examples:
+  claude-session -t code-review -v v2 -n auth-module "Review the auth module"
+  claude-session -t debugging -v v1 --shell
+  claude-session -t ci-pipeline --id build-1234 --proxy-wide
+  claude-session --reset"""
+
+
+def _session_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="claude-session",
+        usage=USAGE,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-t",
+        "--type",
+        help="session type (code-review, debugging, documentation, testing, "
+        "refactoring, architecture, learning, general; or your own). Default: general",
+    )
+    parser.add_argument("-v", "--version", help="prompt version (v1, v2, v3...). Default: v1")
+    parser.add_argument("-n", "--name", help="optional descriptive name, e.g. async-refactor")
+    parser.add_argument(
+        "-s", "--shell", action="store_true", help="interactive shell with the session active"
+    )
+    parser.add_argument(
+        "-r",
+        "--reset",
+        action="store_true",
+        help="reset to the default session: clear the proxy-wide session metadata",
+    )
+    parser.add_argument("--id", dest="session_id", help="use this session id instead of a generated one")
+    parser.add_argument(
+        "--proxy-wide",
+        action="store_true",
+        help="set the session on the proxy itself (restarts it) for clients that cannot "
+        "send headers and for CI; stays until --reset",
+    )
+    parser.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="CLAUDE_COMMAND",
+        help="a prompt for `claude -p`, or `-- ARGS` passed to claude unchanged",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ctx = Context.from_environ(environ)
+        if args and args[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[args[0]](args[1:], ctx)
+        return run_session(args, ctx)
+    except ClaudeSessionError as err:
+        print(f"claude-session: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_session(argv: list[str], ctx: Context) -> int:
+    parser = _session_parser()
+    passthrough = "--" in argv
+    if passthrough:
+        split = argv.index("--")
+        options, command = argv[:split], argv[split + 1 :]
+        args = parser.parse_args(options)
+        if args.command:
+            raise UsageError("put the prompt after `--` or before it, not both")
+    else:
+        args = parser.parse_args(argv)
+        command = args.command
+    if args.reset:
+        if args.type or args.version or args.name or args.shell or command or args.proxy_wide:
+            raise UsageError("--reset takes no other option")
+        return reset_proxy_wide(ctx)
+    session = launcher.Session.new(args.type, args.version, args.name, args.session_id)
+    if args.proxy_wide:
+        if args.shell or command:
+            raise UsageError("--proxy-wide sets the proxy's session; run claude or a shell afterwards")
+        return set_proxy_wide(ctx, session)
+    if args.shell and command:
+        raise UsageError("--shell takes no command; run it inside the shell")
+    claude = launcher.find_claude(ctx.environ) if command else None
+    settings = launcher.require_running_stack(ctx.state)
+    env = launcher.session_env(session, settings, ctx.state, ctx.environ)
+    if claude is not None:
+        print(f"claude-session: {session.id} ({session.label()})", file=sys.stderr)
+        return launcher.run_one_off(env, launcher.claude_argv(claude, command, passthrough))
+    return launcher.run_shell(env, session)
+
+
+def set_proxy_wide(ctx: Context, session: launcher.Session) -> int:
+    """The guide's original mode: the proxy itself carries the session until --reset."""
+    stack = _running_stack(ctx)
+    print(f"claude-session: restarting the proxy with proxy-wide session {session.id}...", file=sys.stderr)
+    proxy_session.set_proxy_wide(stack, session.as_metadata())
+    print(
+        f"proxy-wide session {session.id} ({session.label()}) is active for every client "
+        "until `claude-session --reset`"
+    )
+    return 0
+
+
+def reset_proxy_wide(ctx: Context) -> int:
+    active = read_json(ctx.state.proxy_session)
+    if not active:
+        print("no proxy-wide session is active; nothing to reset")
+        if launcher.current_from_env(ctx.environ):
+            print("(this terminal's own session ends when you leave its shell: `exit`)")
+        return 0
+    stack = _running_stack(ctx)
+    print("claude-session: restarting the proxy without a proxy-wide session...", file=sys.stderr)
+    proxy_session.reset_proxy_wide(stack)
+    print(
+        f"proxy-wide session {active.get('session_id')} cleared; "
+        "requests are tagged only by their own headers"
+    )
+    return 0
+
+
+def _running_stack(ctx: Context) -> Stack:
+    stack = open_stack(ctx.state, ctx.environ)
+    if stack is None:
+        raise StackError("the proxy is not running; start the stack with `claude-session up`")
+    return stack
+
+
+def cmd_up(argv: list[str], ctx: Context) -> int:
+    parser = Parser(
+        prog="claude-session up", description="Start Phoenix and the patched LiteLLM proxy on 127.0.0.1."
+    )
+    defaults = StackSettings.from_env(ctx.environ)
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=defaults.offline,
+        help="use the bundled fake Anthropic upstream (no API key, no network)",
+    )
+    parser.add_argument("--proxy-port", type=int, default=defaults.proxy_port)
+    parser.add_argument("--phoenix-port", type=int, default=defaults.phoenix_port)
+    parser.add_argument("--phoenix-grpc-port", type=int, default=defaults.phoenix_grpc_port)
+    parser.add_argument(
+        "--upstream-port",
+        type=int,
+        default=defaults.upstream_port,
+        help="port of the fake upstream (--offline)",
+    )
+    parser.add_argument(
+        "--phoenix-url",
+        default=defaults.phoenix_url,
+        help="use a Phoenix already running there instead of starting one",
+    )
+    parser.add_argument("--project", default=defaults.project, help="Phoenix project for the spans")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="proxy worker processes")
+    parser.add_argument(
+        "--prices",
+        default=defaults.prices_file,
+        metavar="FILE",
+        help="YAML prices for models the bundled price maps lack (both LiteLLM and Phoenix use them)",
+    )
+    parser.add_argument(
+        "--docker",
+        action="store_true",
+        help="run Phoenix and the proxy as containers (docker compose --profile phoenix)",
+    )
+    args = parser.parse_args(argv)
+    settings = defaults.replace(
+        proxy_port=args.proxy_port,
+        phoenix_port=args.phoenix_port,
+        phoenix_grpc_port=args.phoenix_grpc_port,
+        upstream_port=args.upstream_port,
+        offline=args.offline,
+        phoenix_url=args.phoenix_url,
+        project=args.project,
+        workers=args.workers,
+        prices_file=str(Path(args.prices).resolve()) if args.prices else None,
+        docker=args.docker,
+    )
+    settings = new_stack(settings, ctx.state, ctx.environ).up()
+    print(f"proxy    {settings.proxy_url}  (upstream: {settings.upstream_url})")
+    print(f"phoenix  {settings.phoenix_base}  (project: {settings.project})")
+    print('next: claude-session -t code-review -v v1 "your prompt"')
+    return 0
+
+
+def cmd_down(argv: list[str], ctx: Context) -> int:
+    Parser(prog="claude-session down", description="Stop what `up` started.").parse_args(argv)
+    stack = open_stack(ctx.state, ctx.environ)
+    stopped = stack.down() if stack else []
+    print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+    return 0
+
+
+def cmd_status(argv: list[str], ctx: Context) -> int:
+    parser = Parser(prog="claude-session status", description="What runs where.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    stack = open_stack(ctx.state, ctx.environ)
+    status = stack.status() if stack else StackStatus(ctx.state, None)
+    if args.json:
+        print(json.dumps(status.as_json(), indent=2))
+        return 0
+    if not status.components:
+        print(f"no stack recorded in {ctx.state.root}; start one with `claude-session up`")
+        return 1
+    for name, component in status.components.items():
+        mark = "up" if component.healthy else "DOWN"
+        print(f"{name:9} {mark:5} {component.url}  ({component.where()})")
+    session = status.proxy_session
+    print("proxy-wide session: " + (_describe(session) if session else "none"))
+    return 0 if status.healthy else 1
+
+
+def cmd_current(argv: list[str], ctx: Context) -> int:
+    Parser(
+        prog="claude-session current", description="The session of this terminal and the proxy-wide one."
+    ).parse_args(argv)
+    mine = launcher.current_from_env(ctx.environ)
+    print("this terminal: " + (_describe(mine) if mine else "no session (not inside claude-session --shell)"))
+    proxy_wide = read_json(ctx.state.proxy_session)
+    print("proxy-wide:    " + (_describe(proxy_wide) if proxy_wide else "none"))
+    return 0
+
+
+def _describe(session: Mapping[str, Any]) -> str:
+    parts = [
+        session.get("session_id", "?"),
+        f"type={session.get('session_type', '-')}",
+        f"version={session.get('prompt_version', '-')}",
+    ]
+    if session.get("session_name"):
+        parts.append(f"name={session['session_name']}")
+    return " ".join(parts)
+
+
+def _lazy(module: str, function: str = "main") -> Command:
+    """Import heavier commands only when used, so the launcher starts fast."""
+
+    def run(argv: list[str], ctx: Context) -> int:
+        mod = importlib.import_module(f"claude_session.cli.{module}")
+        return int(getattr(mod, function)(argv, ctx))
+
+    return run
+
+
+SUBCOMMANDS: dict[str, Command] = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "current": cmd_current,
+    "doctor": _lazy("doctor"),
+    "report": _lazy("report"),
+    "sessions": _lazy("report", "sessions_main"),
+    "demo": _lazy("demo"),
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

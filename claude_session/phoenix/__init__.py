@@ -1,0 +1,1 @@
+"""Talking to Phoenix: the REST/GraphQL client, filter expressions, price registration."""

@@ -1,0 +1,9 @@
+"""The errors this part raises."""
+
+from __future__ import annotations
+
+from claude_session.errors import ClaudeSessionError
+
+
+class PhoenixError(ClaudeSessionError):
+    """Phoenix could not be reached, refused a request or answered something unexpected."""

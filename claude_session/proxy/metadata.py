@@ -1,0 +1,35 @@
+"""Session metadata for logging: the request's session merged with the proxy-wide defaults.
+
+Called (through overlay/litellm/litellm_core_utils/session_metadata.py) from LiteLLM's
+`get_standard_logging_metadata`, so every logging integration sees the same requester_metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from claude_session.proxy.settings import proxy_settings
+
+
+def proxy_defaults() -> Mapping[str, str]:
+    """The proxy-wide session (PHOENIX_SESSION_*), read once per process."""
+    return proxy_settings().session_defaults
+
+
+def merge_requester_metadata(
+    tagged: object, from_body: object, *, defaults: Mapping[str, str] | None = None
+) -> dict | None:
+    """requester_metadata = the body's metadata, then the request's session, then the proxy defaults.
+
+    Stock LiteLLM kept only one of the first two; keeping both means the client's own
+    metadata (Claude Code's user_id) survives next to the session fields.
+    `defaults`: the proxy-wide session; None means this process's (`proxy_defaults()`).
+    """
+    merged: dict = {}
+    if isinstance(from_body, Mapping):
+        merged.update(from_body)
+    if isinstance(tagged, Mapping):
+        merged.update(tagged)
+    for key, value in (proxy_defaults() if defaults is None else defaults).items():
+        merged.setdefault(key, value)
+    return merged or None

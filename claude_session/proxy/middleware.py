@@ -1,0 +1,156 @@
+"""Per-request session tracking for the LiteLLM proxy.
+
+Installed on LiteLLM's proxy app (patches 0003 and 0004, through the overlay). Two pieces:
+
+- `SessionMetadataMiddleware`, an ASGI middleware installed on the proxy app, reads
+  the `x-session-tracking-*` headers (and Claude Code's `x-claude-code-session-id`),
+  refuses a bad value with a 400, and keeps the request's session in a context
+  variable for the duration of the request. On the way it refuses, with a 400, the
+  other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
+  forwarded upstream, where the HTTP client refuses it) or a non-numeric
+  x-litellm-timeout / -stream-timeout / -num-retries.
+- `tag_request`, called at the start of the proxy's pre-call hook (which every
+  LLM route runs, pass-through included), copies that session into the request's
+  metadata as `requester_metadata`, where logging picks it up.
+
+A context variable is used because the pre-call hook receives the request body,
+not the HTTP request; both run in the request's own task.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+from claude_session.session import fields
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_request_session: ContextVar[dict[str, str] | None] = ContextVar("claude_session_request", default=None)
+
+_SESSION_HEADERS = frozenset(name.encode("latin-1") for name in fields.FIELD_BY_HEADER)
+_WATCHED = _SESSION_HEADERS | {fields.CLAUDE_CODE_HEADER.encode("latin-1")}
+
+
+def current_session() -> dict[str, str] | None:
+    """The session of the request being served, if it sent one."""
+    return _request_session.get()
+
+
+class SessionMetadataMiddleware:
+    """Reads the session headers of each HTTP request (pure ASGI: no body buffering)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            session = _session_from(scope.get("headers", ()))
+        except fields.InvalidSessionValue as err:
+            await _reject(send, f"invalid session header: {err}")
+            return
+        except _BadHeader as err:
+            await _reject(send, str(err))
+            return
+        token = _request_session.set(session or None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request_session.reset(token)
+
+
+class _BadHeader(ValueError):
+    """A header LiteLLM would choke on (a 500 further in): refused here with a 400."""
+
+
+# LiteLLM parses these with a bare float()/int(): a non-number would end as a 500.
+_NUMERIC_CONTROLS = frozenset({b"x-litellm-timeout", b"x-litellm-stream-timeout", b"x-litellm-num-retries"})
+
+
+def _session_from(raw_headers: Any) -> dict[str, str]:
+    """The request's session, checking on the way the x-* headers LiteLLM forwards or parses."""
+    watched = []
+    for name, value in raw_headers:
+        if not name.startswith(b"x-"):
+            continue
+        if name in _SESSION_HEADERS:  # validated below, with a message naming the rule
+            watched.append((name.decode("latin-1"), value.decode("latin-1")))
+            continue
+        if not value.isascii():
+            # Forwarded upstream as is, where the HTTP client refuses non-ASCII: a 500 otherwise.
+            raise _BadHeader(f"header {name.decode('latin-1')}: only ASCII values are accepted")
+        if name in _NUMERIC_CONTROLS and not _is_number(value):
+            raise _BadHeader(f"header {name.decode()}: must be a number")
+        if name in _WATCHED:
+            watched.append((name.decode("latin-1"), value.decode("latin-1")))
+    return fields.from_headers(watched)
+
+
+def _is_number(value: bytes) -> bool:
+    try:
+        return float(value) >= 0
+    except ValueError:
+        return False
+
+
+async def _reject(send: Send, message: str) -> None:
+    """An Anthropic-style 400: the shape Claude Code and the Anthropic SDKs print."""
+    body = json.dumps(
+        {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"request-id", f"req_session_{secrets.token_hex(6)}".encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def tag_request(data: object) -> None:
+    """Put the current request's session into its metadata as requester_metadata.
+
+    `/v1/messages` keeps LiteLLM's own metadata in `litellm_metadata` (the body's
+    `metadata` goes to Anthropic, which accepts only `user_id` there); other routes
+    use `metadata`. The pass-through route strips both from the upstream body.
+    """
+    session = _request_session.get()
+    if not session or not isinstance(data, dict):
+        return
+    key = "metadata" if _is_litellm_metadata(data) else "litellm_metadata"
+    target = data.setdefault(key, {})
+    if not isinstance(target, dict):
+        return
+    requester = target.get("requester_metadata")
+    target["requester_metadata"] = {**(requester if isinstance(requester, dict) else {}), **session}
+
+
+def _is_litellm_metadata(data: dict) -> bool:
+    """Whether data["metadata"] is LiteLLM's own (chat completions) rather than Anthropic's body field."""
+    if isinstance(data.get("litellm_metadata"), dict):
+        return False
+    metadata = data.get("metadata")
+    return isinstance(metadata, dict) and "user_api_key" in metadata
+
+
+def install(app: Any) -> None:
+    """Wire claude-session into the proxy app (called once per worker from proxy_server.py)."""
+    from claude_session.proxy.extra_prices import register_from_env
+
+    app.add_middleware(SessionMetadataMiddleware)
+    register_from_env()

@@ -1,0 +1,47 @@
+"""The proxy process's settings, read once from its environment (the stack sets it).
+
+The proxy is LiteLLM's process, not ours: this module is its edge, the one place
+where proxy-side code reads the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from claude_session.session import fields
+
+_log = logging.getLogger("LiteLLM")
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    # The proxy-wide session (PHOENIX_SESSION_*): every request's default.
+    session_defaults: Mapping[str, str] = field(default_factory=dict)
+    # Prices for models newer than the bundled maps (CLAUDE_SESSION_PRICES).
+    prices_file: Path | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ProxySettings:
+        """A bad proxy-wide value is logged and ignored (the launcher refuses it before this)."""
+        try:
+            defaults = fields.from_env(environ)
+        except fields.InvalidSessionValue as err:
+            _log.warning("claude-session: ignoring proxy-wide session defaults: %s", err)
+            defaults = {}
+        if defaults and fields.SESSION_ID.key not in defaults:
+            # As the launcher does: a session always has an id and a type.
+            session_type = defaults.setdefault(fields.SESSION_TYPE.key, fields.DEFAULT_TYPE)
+            defaults[fields.SESSION_ID.key] = fields.new_session_id(session_type)
+        prices = environ.get("CLAUDE_SESSION_PRICES")
+        return cls(session_defaults=defaults, prices_file=Path(prices) if prices else None)
+
+
+@functools.cache
+def proxy_settings() -> ProxySettings:
+    """This process's settings, read on first use."""
+    return ProxySettings.from_environ(os.environ)

@@ -1,0 +1,1 @@
+"""Reports: fetch spans from Phoenix, aggregate per group, compare, render as table, JSON, CSV or chart."""

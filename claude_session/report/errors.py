@@ -1,0 +1,9 @@
+"""The errors this part raises."""
+
+from __future__ import annotations
+
+from claude_session.errors import ClaudeSessionError
+
+
+class ReportError(ClaudeSessionError):
+    """A report's selection, data or output could not be made."""

@@ -1,0 +1,281 @@
+"""Fetch the report's spans from Phoenix (selected columns, in pages) and aggregate them in one pass."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.filters import SESSION_KEYS, root_condition, span_condition
+from claude_session.report.errors import ReportError
+from claude_session.report.model import GroupStats
+from claude_session.report.timewindow import iso, parse_iso
+
+# Output column -> span field or attribute path: all the report reads of a span. Phoenix parses
+# a span's attributes (Claude Code's are ~33 KB) once per path, so sub-objects are selected
+# whole: `session` brings id, type, prompt_version and name; `llm.token_count` every count.
+COLUMNS: Mapping[str, str] = {
+    "session": "session",
+    "tokens": "llm.token_count",  # prompt (includes cache reads and writes), completion, prompt_details
+    "cost": "llm.cost.total",
+    "model": "llm.model_name",
+    "ttft": "llm.time_to_first_token_ms",  # when a span carries it (LiteLLM's do not, today)
+    "start": "start_time",
+    "end": "end_time",
+    "latency": "latency_ms",
+    "status": "status_code",
+}
+GROUP_BY: Mapping[str, str] = {
+    "prompt_version": "prompt version",
+    "type": "type",
+    "name": "name",
+    "session": "session",
+}
+DEFAULT_PAGE = 25_000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which spans a report covers: session fields that must match, and a time window."""
+
+    values: Mapping[str, str] = field(default_factory=dict)  # keys: session, type, prompt_version, name
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def span_filter(self, group_by: str | None = None, key: str | None = None) -> str:
+        values: dict[str, str | None] = dict(self.values)
+        if group_by is not None:
+            values[group_by] = key
+        return span_condition(values, self.start, self.end)
+
+    def root_filter(self, group_by: str | None = None, key: str | None = None) -> str:
+        values: dict[str, str | None] = dict(self.values)
+        if group_by is not None:
+            values[group_by] = key
+        return root_condition(values)
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def _project_info(client: PhoenixClient, project_id: str, condition: str) -> dict[str, Any]:
+    query = """
+    query($id: ID!, $f: String) {
+      node(id: $id) { ... on Project { startTime endTime recordCount(filterCondition: $f) } }
+    }"""
+    return dict(client.graphql(query, {"id": project_id, "f": condition})["node"])
+
+
+def fetch_pages(
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    selection: Selection,
+    page_size: int = DEFAULT_PAGE,
+) -> Iterator[list[dict[str, Any]]]:
+    """The selected spans' columns, in pages of about `page_size` rows.
+
+    Phoenix's span query has no cursor, so pages are time windows: Phoenix counts the
+    matching spans (one fast aggregate), the window is cut into as many equal slices as
+    that needs, and a slice that comes back full (bursty traffic, or spans arriving
+    meanwhile) is split in two and fetched again.
+    """
+    condition = selection.span_filter()
+    info = _project_info(client, project_id, condition)
+    count = int(info["recordCount"] or 0)
+    if count == 0:
+        return
+    start = selection.start or parse_iso(info["startTime"])
+    # Phoenix rounds the project's end down to the minute: one more minute covers it.
+    end = selection.end or parse_iso(info["endTime"]) + timedelta(minutes=1)
+    slices = max(1, math.ceil(count / page_size))
+    step = (end - start) / slices
+    bounds = [start + step * i for i in range(slices)] + [end]
+    for low, high in itertools.pairwise(bounds):
+        yield from _fetch_window(client, project, condition, low, high, page_size)
+
+
+def _fetch_window(
+    client: PhoenixClient, project: str, condition: str, low: datetime, high: datetime, page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    limit = 2 * page_size
+    rows = client.query_spans(project, COLUMNS, condition, iso(low), iso(high), limit=limit)
+    if len(rows) < limit:
+        yield rows
+        return
+    if high - low <= timedelta(microseconds=2):
+        raise ReportError(f"more than {limit} spans start within one microsecond at {iso(low)}")
+    middle = low + (high - low) / 2
+    yield from _fetch_window(client, project, condition, low, middle, page_size)
+    yield from _fetch_window(client, project, condition, middle, high, page_size)
+
+
+def phoenix_costs(client: PhoenixClient, project_id: str, conditions: Mapping[str, str]) -> dict[str, float]:
+    """Phoenix's own total cost for each filter condition (one GraphQL request)."""
+    if not conditions:
+        return {}
+    names = {f"g{i}": label for i, label in enumerate(conditions)}
+    params = ", ".join(f"$f{i}: String" for i in range(len(names)))
+    fields_ = " ".join(
+        f"g{i}: costSummary(filterCondition: $f{i}) {{ total {{ cost }} }}" for i in range(len(names))
+    )
+    query = f"query($id: ID!, {params}) {{ node(id: $id) {{ ... on Project {{ {fields_} }} }} }}"
+    variables: dict[str, Any] = {"id": project_id}
+    variables.update({f"f{i}": condition for i, condition in enumerate(conditions.values())})
+    node = client.graphql(query, variables)["node"]
+    return {label: float(node[alias]["total"]["cost"] or 0.0) for alias, label in names.items()}
+
+
+# --------------------------------------------------------------------------- aggregating
+
+
+class _Accumulator:
+    """Running sums for one group; latencies are kept for the quantiles."""
+
+    __slots__ = (
+        "cache_read",
+        "cache_write",
+        "completion",
+        "cost",
+        "end",
+        "errors",
+        "fields",
+        "latencies",
+        "models",
+        "prompt",
+        "requests",
+        "sessions",
+        "start",
+        "ttfts",
+    )
+
+    def __init__(self) -> None:
+        self.sessions: set[str | None] = set()
+        self.requests = 0
+        self.errors = 0
+        self.prompt = self.completion = self.cache_read = self.cache_write = 0
+        self.cost = 0.0
+        self.latencies: list[float] = []
+        self.ttfts: list[float] = []
+        self.models: set[str] = set()
+        self.start: str | None = None
+        self.end: str | None = None
+        self.fields: tuple[str | None, str | None, str | None] | None = None
+
+    def add(self, row: Mapping[str, Any], session: Mapping[str, Any]) -> None:
+        self.sessions.add(session.get("id"))
+        self.requests += 1
+        if row["status"] == "ERROR":
+            self.errors += 1
+        tokens = row["tokens"]
+        if tokens:
+            self.prompt += int(tokens.get("prompt") or 0)
+            self.completion += int(tokens.get("completion") or 0)
+            details = tokens.get("prompt_details") or {}
+            self.cache_read += int(details.get("cache_read") or 0)
+            self.cache_write += int(details.get("cache_write") or 0)
+        self.cost += float(row["cost"] or 0.0)
+        if row["latency"] is not None:
+            self.latencies.append(float(row["latency"]))
+        if row["ttft"] is not None:
+            self.ttfts.append(float(row["ttft"]))
+        if row["model"]:
+            self.models.add(row["model"])
+        # Phoenix's timestamps share one format, so strings compare like times.
+        if row["start"] and (self.start is None or row["start"] < self.start):
+            self.start = row["start"]
+        if row["end"] and (self.end is None or row["end"] > self.end):
+            self.end = row["end"]
+        if self.fields is None:
+            self.fields = (session.get("type"), session.get("prompt_version"), session.get("name"))
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass
+class Aggregation:
+    groups: list[GroupStats]
+    spans: int
+    pages: int
+    fetch_s: float
+    aggregate_s: float
+
+
+def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group_by: str) -> Aggregation:
+    """One pass over every row of every page; the time spent waiting for pages counts as fetching."""
+    accumulators: dict[str | None, _Accumulator] = {}
+    attribute = SESSION_KEYS[group_by]
+    spans = pages_seen = 0
+    fetch_s = aggregate_s = 0.0
+    iterator = iter(pages)
+    while True:
+        began = time.perf_counter()
+        page = next(iterator, None)
+        fetched = time.perf_counter()
+        fetch_s += fetched - began
+        if page is None:
+            break
+        pages_seen += 1
+        spans += len(page)
+        for row in page:
+            session = row["session"] if isinstance(row["session"], dict) else {}
+            value = session.get(attribute)
+            key = None if value is None else str(value)
+            accumulator = accumulators.get(key)
+            if accumulator is None:
+                accumulator = accumulators[key] = _Accumulator()
+            accumulator.add(row, session)
+        aggregate_s += time.perf_counter() - fetched
+    began = time.perf_counter()
+    groups = [_finish(key, acc, selection, group_by) for key, acc in accumulators.items()]
+    groups.sort(key=_order(group_by), reverse=group_by == "session")
+    aggregate_s += time.perf_counter() - began
+    return Aggregation(groups, spans, pages_seen, fetch_s, aggregate_s)
+
+
+def _order(group_by: str) -> Any:
+    if group_by == "session":  # sorted most recent first
+        return lambda g: (g.start or "", g.label)
+    return lambda g: (g.key is None, g.label)
+
+
+def _finish(key: str | None, acc: _Accumulator, selection: Selection, group_by: str) -> GroupStats:
+    session_type = prompt_version = session_name = None
+    if group_by == "session" and acc.fields is not None:
+        session_type, prompt_version, session_name = acc.fields
+    return GroupStats(
+        key=key,
+        sessions=len(acc.sessions),
+        requests=acc.requests,
+        errors=acc.errors,
+        input_tokens=acc.prompt - acc.cache_read - acc.cache_write,
+        output_tokens=acc.completion,
+        cache_read_tokens=acc.cache_read,
+        cache_write_tokens=acc.cache_write,
+        cost_usd=acc.cost,
+        latency_p50_ms=quantile(acc.latencies, 0.5),
+        latency_p95_ms=quantile(acc.latencies, 0.95),
+        ttft_p50_ms=quantile(acc.ttfts, 0.5),
+        start=iso(parse_iso(acc.start)) if acc.start else None,
+        end=iso(parse_iso(acc.end)) if acc.end else None,
+        span_filter=selection.span_filter(group_by, key),
+        root_filter=selection.root_filter(group_by, key),
+        models=sorted(acc.models),
+        session_type=session_type,
+        prompt_version=prompt_version,
+        session_name=session_name,
+    )

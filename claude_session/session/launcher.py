@@ -1,0 +1,184 @@
+"""Per-terminal sessions: the environment that tags Claude Code's requests, one-off runs and shells."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from claude_session import CHECKOUT
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.session import custom_headers as headers
+from claude_session.session import fields
+from claude_session.session.errors import SessionError
+from claude_session.stack import procs
+from claude_session.stack.proxy_env import OFFLINE_UPSTREAM_KEY
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths, master_key
+
+REPO = CHECKOUT
+# The Claude Code CLI the project installs (scripts/install), used when none is on PATH.
+BUNDLED_CLAUDE = REPO / ".tools" / "claude-code" / "node_modules" / ".bin" / "claude"
+
+# Markers in a session's environment, for `current` and for nested launches.
+ENV_MARKERS = {
+    fields.SESSION_ID.key: "CLAUDE_SESSION_ID",
+    fields.SESSION_TYPE.key: "CLAUDE_SESSION_TYPE",
+    fields.PROMPT_VERSION.key: "CLAUDE_SESSION_PROMPT_VERSION",
+    fields.SESSION_NAME.key: "CLAUDE_SESSION_NAME",
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    type: str
+    prompt_version: str
+    name: str | None = None
+
+    @classmethod
+    def new(
+        cls, session_type: str | None, version: str | None, name: str | None, session_id: str | None = None
+    ) -> Session:
+        """Validate every field before anything runs (exit 2 on a bad one)."""
+        try:
+            session_type = fields.validate(fields.SESSION_TYPE, session_type or fields.DEFAULT_TYPE)
+            version = fields.validate(fields.PROMPT_VERSION, version or fields.DEFAULT_VERSION)
+            if name is not None:
+                name = fields.validate(fields.SESSION_NAME, name)
+            if session_id is not None:
+                session_id = fields.validate(fields.SESSION_ID, session_id)
+            else:
+                session_id = fields.new_session_id(session_type)
+        except fields.InvalidSessionValue as err:
+            raise SessionError(str(err), exit_code=2) from None
+        return cls(id=session_id, type=session_type, prompt_version=version, name=name)
+
+    def as_metadata(self) -> dict[str, str]:
+        data = {
+            fields.SESSION_ID.key: self.id,
+            fields.SESSION_TYPE.key: self.type,
+            fields.PROMPT_VERSION.key: self.prompt_version,
+        }
+        if self.name:
+            data[fields.SESSION_NAME.key] = self.name
+        return data
+
+    def label(self) -> str:
+        return f"{self.type} {self.prompt_version}" + (f" {self.name}" if self.name else "")
+
+
+def current_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The session of the terminal `environ` belongs to (inside `claude-session --shell`)."""
+    return {key: environ[var] for key, var in ENV_MARKERS.items() if environ.get(var)}
+
+
+def session_env(
+    session: Session, settings: StackSettings, state: StatePaths, base: Mapping[str, str]
+) -> dict[str, str]:
+    """`base` (the user's environment) plus what points Claude Code at the proxy with this session."""
+    env = dict(base)
+    key = master_key(state, create=False)
+    if not key:
+        raise SessionError("no proxy key yet: start the stack with `claude-session up`")
+    metadata = session.as_metadata()
+    try:
+        env["ANTHROPIC_CUSTOM_HEADERS"] = headers.merge(env.get("ANTHROPIC_CUSTOM_HEADERS"), metadata, key)
+    except fields.InvalidSessionValue as err:
+        raise SessionError(f"ANTHROPIC_CUSTOM_HEADERS: {err}", exit_code=2) from None
+    env["ANTHROPIC_BASE_URL"] = settings.proxy_url
+    if settings.offline and not (env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN")):
+        # The fake upstream takes any key; without one Claude Code would ask to log in.
+        env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY
+    for key_name, var in ENV_MARKERS.items():
+        value = metadata.get(key_name)
+        if value:
+            env[var] = value
+        else:
+            env.pop(var, None)
+    return env
+
+
+def find_claude(environ: Mapping[str, str]) -> str:
+    """$CLAUDE_SESSION_CLAUDE, else `claude` on PATH, else the copy scripts/install put in .tools/."""
+    explicit = environ.get("CLAUDE_SESSION_CLAUDE")
+    if explicit:
+        if shutil.which(explicit, path=environ.get("PATH")):
+            return explicit
+        raise SessionError(f"CLAUDE_SESSION_CLAUDE={explicit} is not an executable", exit_code=127)
+    found = shutil.which("claude", path=environ.get("PATH"))
+    if found:
+        return found
+    if BUNDLED_CLAUDE.exists():
+        return str(BUNDLED_CLAUDE)
+    raise SessionError(
+        "Claude Code (`claude`) is not on PATH; install it with `scripts/install` "
+        "or `npm install -g @anthropic-ai/claude-code`",
+        exit_code=127,
+    )
+
+
+def require_running_stack(state: StatePaths) -> StackSettings:
+    """The recorded stack, with its proxy and Phoenix answering; one line per failure."""
+    settings = StackSettings.recorded(state)
+    if settings is None:
+        raise SessionError("the stack is not running; start it with `claude-session up` (or `up --offline`)")
+    if not procs.http_ok(settings.proxy_url + "/health/liveliness"):
+        raise SessionError(
+            f"the proxy is not answering at {settings.proxy_url}; start it with `claude-session up`"
+        )
+    if not PhoenixClient(settings.phoenix_base, timeout=3).healthy():
+        raise SessionError(
+            f"Phoenix is not reachable at {settings.phoenix_base}; start it with `claude-session up` "
+            "(spans would be lost)"
+        )
+    return settings
+
+
+def claude_argv(claude: str, command: Sequence[str], passthrough: bool) -> list[str]:
+    """`claude -p PROMPT` for a bare prompt; arguments after `--` go to claude unchanged."""
+    if passthrough:
+        return [claude, *command]
+    return [claude, "-p", " ".join(command)]
+
+
+def run_one_off(env: Mapping[str, str], argv: Sequence[str]) -> int:
+    """Run claude once with the session; its exit code is ours. Nothing stays active afterwards."""
+    try:
+        return subprocess.call(list(argv), env=dict(env))
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_shell(env: Mapping[str, str], session: Session) -> int:
+    """The user's shell with the session active; the prompt shows type and version."""
+    shell = env.get("SHELL") or "/bin/bash"
+    if not shutil.which(shell):
+        shell = "/bin/sh"
+    tag = f"(claude-session: {session.type} {session.prompt_version}) "
+    shell_env = dict(env)
+    print(
+        f"claude-session: {session.id} ({session.label()}) active in this shell; `exit` ends it.",
+        file=sys.stderr,
+    )
+    if Path(shell).name == "bash":
+        # .bashrc usually sets PS1, so the tag is added after it runs.
+        with tempfile.NamedTemporaryFile("w", prefix="claude-session-rc-", suffix=".sh", delete=False) as rc:
+            rc.write('[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\n')
+            rc.write(f'PS1={_sh_quote(tag)}"${{PS1:-\\$ }}"\n')
+            rc_path = rc.name
+        try:
+            return subprocess.call([shell, "--rcfile", rc_path, "-i"], env=shell_env)
+        finally:
+            os.unlink(rc_path)
+    shell_env["PS1"] = tag + shell_env.get("PS1", "$ ")
+    return subprocess.call([shell, "-i"], env=shell_env)
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"

@@ -1,0 +1,112 @@
+"""What a stack is made of: ports, upstream, Phoenix, project, workers. Resolved once, recorded.
+
+`StackSettings.from_env` reads the environment mapping the command line hands it (never
+`os.environ` itself); `up` records the result in the state directory's stack.json, and
+every later command (`--proxy-wide`, `--reset`, `status`, `down`) works from that record,
+so a command run from another shell cannot restart the proxy against another upstream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from claude_session.phoenix.pricing import ModelPrice, load_extra_prices
+from claude_session.proxy.config import ANTHROPIC_API
+from claude_session.stack import procs
+from claude_session.stack.errors import StackError
+from claude_session.stack.state import StatePaths, read_json, write_json
+
+DEFAULT_PROJECT = "claude-code"
+# Proxy workers matched to the cores, at most 2: each worker is a 450-650 MB process, and one
+# Claude Code user is far below what two serve (CLAUDE_SESSION_PROXY_WORKERS overrides).
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 2))
+
+_TRUE = ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    proxy_port: int = 4000
+    phoenix_port: int = 6006
+    phoenix_grpc_port: int = 4317
+    upstream_port: int = 8089
+    offline: bool = False
+    phoenix_url: str | None = None  # an external Phoenix: none is started
+    project: str = DEFAULT_PROJECT
+    workers: int = DEFAULT_WORKERS
+    prices_file: str | None = None  # extra model prices (YAML), for models newer than the price maps
+    docker: bool = False  # containers from compose.yaml (`up --docker`) instead of local processes
+    # Where the proxy forwards when online: Anthropic, or a gateway in front of it.
+    anthropic_url: str = ANTHROPIC_API
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
+
+    @property
+    def phoenix_base(self) -> str:
+        return (self.phoenix_url or f"http://127.0.0.1:{self.phoenix_port}").rstrip("/")
+
+    @property
+    def upstream_url(self) -> str:
+        return f"http://127.0.0.1:{self.upstream_port}" if self.offline else self.anthropic_url
+
+    def replace(self, **changes: Any) -> StackSettings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StackSettings:
+        """Defaults, overridden by CLAUDE_SESSION_* and PHOENIX_PROJECT_NAME in `environ`."""
+        numbers: dict[str, Any] = {}
+        for attr, var in (
+            ("proxy_port", "CLAUDE_SESSION_PROXY_PORT"),
+            ("phoenix_port", "CLAUDE_SESSION_PHOENIX_PORT"),
+            ("phoenix_grpc_port", "CLAUDE_SESSION_PHOENIX_GRPC_PORT"),
+            ("upstream_port", "CLAUDE_SESSION_UPSTREAM_PORT"),
+            ("workers", "CLAUDE_SESSION_PROXY_WORKERS"),
+        ):
+            if environ.get(var):
+                numbers[attr] = _port_or_count(var, environ[var])
+        return cls(
+            **numbers,
+            offline=environ.get("CLAUDE_SESSION_OFFLINE", "") in _TRUE,
+            phoenix_url=environ.get("CLAUDE_SESSION_PHOENIX_URL") or None,
+            project=environ.get("PHOENIX_PROJECT_NAME") or DEFAULT_PROJECT,
+            prices_file=environ.get("CLAUDE_SESSION_PRICES") or None,
+            anthropic_url=environ.get("CLAUDE_SESSION_ANTHROPIC_URL") or ANTHROPIC_API,
+        )
+
+    @classmethod
+    def on_free_ports(cls, **overrides: Any) -> StackSettings:
+        """A private stack on free 127.0.0.1 ports (the demo, tests, benchmarks)."""
+        ports = ("proxy_port", "phoenix_port", "phoenix_grpc_port", "upstream_port")
+        return cls(**{name: procs.free_port() for name in ports}, **overrides)
+
+    @classmethod
+    def recorded(cls, state: StatePaths) -> StackSettings | None:
+        data = read_json(state.stack)
+        if not data:
+            return None
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def record(self, state: StatePaths) -> None:
+        write_json(state.stack, asdict(self))
+
+    def extra_prices(self) -> list[ModelPrice]:
+        """The price file's models (a bad file raises here, before anything starts)."""
+        return load_extra_prices(Path(self.prices_file)) if self.prices_file else []
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _port_or_count(var: str, value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise StackError(f"{var} must be a number between 1 and 65535", exit_code=2)
+    return int(value)

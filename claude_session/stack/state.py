@@ -1,0 +1,98 @@
+"""Where the local stack keeps its files, and the proxy's master key.
+
+Layout of the state directory (default ~/.local/state/claude-session, or
+$CLAUDE_SESSION_STATE_DIR):
+
+    master_key           the proxy's key, mode 0600, generated once
+    stack.json           ports and upstream of the running stack
+    proxy_session.json   the active proxy-wide session, if any
+    litellm.yaml         the generated proxy config (holds no secret)
+    phoenix/             Phoenix's working directory (SQLite database)
+    run/*.pid, logs/*.log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def state_dir(environ: Mapping[str, str]) -> Path:
+    """$CLAUDE_SESSION_STATE_DIR, else $XDG_STATE_HOME/claude-session, else ~/.local/state/claude-session."""
+    explicit = environ.get("CLAUDE_SESSION_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "claude-session"
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    root: Path
+
+    @property
+    def master_key(self) -> Path:
+        return self.root / "master_key"
+
+    @property
+    def stack(self) -> Path:
+        return self.root / "stack.json"
+
+    @property
+    def proxy_session(self) -> Path:
+        return self.root / "proxy_session.json"
+
+    @property
+    def proxy_config(self) -> Path:
+        return self.root / "litellm.yaml"
+
+    @property
+    def phoenix_dir(self) -> Path:
+        return self.root / "phoenix"
+
+    def pid_file(self, name: str) -> Path:
+        return self.root / "run" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    def ensure(self) -> None:
+        for sub in (self.root, self.root / "run", self.root / "logs", self.phoenix_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+
+
+def paths(environ: Mapping[str, str]) -> StatePaths:
+    return StatePaths(state_dir(environ))
+
+
+def master_key(state: StatePaths, create: bool = True) -> str | None:
+    """The proxy's master key: random, `sk-` prefixed (LiteLLM requires it), never a well-known one."""
+    if state.master_key.exists():
+        return state.master_key.read_text().strip()
+    if not create:
+        return None
+    state.ensure()
+    key = "sk-cs-" + secrets.token_urlsafe(32)
+    fd = os.open(state.master_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
