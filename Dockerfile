@@ -62,7 +62,8 @@ LABEL org.opencontainers.image.title="claude-session" \
 
 RUN groupadd --system --gid 10001 claude \
     && useradd --system --uid 10001 --gid claude --create-home --home-dir /home/claude \
-       --shell /usr/sbin/nologin claude
+       --shell /usr/sbin/nologin claude \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/claude-session
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /opt/claude-session /opt/claude-session
@@ -70,7 +71,8 @@ COPY --from=builder /opt/claude-session /opt/claude-session
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    LITELLM_LOCAL_MODEL_COST_MAP=True
+    LITELLM_LOCAL_MODEL_COST_MAP=True \
+    CLAUDE_SESSION_PROXY_SESSION_FILE=/var/lib/claude-session/proxy_session.json
 
 USER 10001:10001
 WORKDIR /home/claude

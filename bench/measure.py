@@ -100,8 +100,8 @@ def measure(
     """
     names = list(workloads)
     order: list[str] = []
-    for block in range(blocks):
-        order += names if block % 2 == 0 else names[::-1]
+    for index in range(blocks):
+        order += names if index % 2 == 0 else names[::-1]
     raw = {name: Accumulated() for name in names}
     for index, name in enumerate(order):
         nth = order[:index].count(name)  # spread `total` over this workload's blocks exactly

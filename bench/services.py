@@ -80,7 +80,7 @@ def start_phoenix(settings: StackSettings, state: StatePaths, environ: Mapping[s
     LocalStack has no public "Phoenix only" start; its Phoenix step is the one `up` runs.
     """
     state.ensure()
-    LocalStack(settings, state, environ)._start_phoenix()
+    LocalStack(settings, state, environ).start_phoenix()
     pid = procs.read_pid(state.pid_file("phoenix"))
     if pid is None:
         raise RuntimeError(f"Phoenix did not stay up; see {state.log_file('phoenix')}")

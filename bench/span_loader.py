@@ -48,7 +48,7 @@ class SpecIds(IdGenerator):
 
 def tracer_provider(base_url: str, project: str, ids: IdGenerator) -> TracerProvider:
     """`register`'s provider for `project`, exporting over OTLP/HTTP (gzip) in batches of EXPORT_BATCH."""
-    provider = register(
+    provider: TracerProvider = register(
         endpoint=base_url.rstrip("/") + "/v1/traces",
         project_name=project,
         protocol="http/protobuf",

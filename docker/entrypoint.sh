@@ -56,9 +56,20 @@ apply_tuning_defaults() {
   done < <(python -m claude_session.stack.proxy_env --tuning-env)
 }
 
+# The guide's PHOENIX_SESSION_TYPE (or version, or name) without an id: one id for the whole
+# proxy, made here before its workers start (each worker would otherwise make its own).
+ensure_proxy_wide_session_id() {
+  if [[ -n "${PHOENIX_SESSION_ID:-}" ]]; then return; fi
+  if [[ -z "${PHOENIX_SESSION_TYPE:-}${PHOENIX_PROMPT_VERSION:-}${PHOENIX_SESSION_NAME:-}" ]]; then return; fi
+  export PHOENIX_SESSION_TYPE="${PHOENIX_SESSION_TYPE:-general}"
+  PHOENIX_SESSION_ID="${PHOENIX_SESSION_TYPE}-$(date -u +%Y%m%d-%H%M%S)-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+  export PHOENIX_SESSION_ID
+}
+
 main() {
   require_master_key
   apply_tuning_defaults
+  ensure_proxy_wide_session_id
   local upstream="${CLAUDE_SESSION_UPSTREAM:-${DEFAULT_UPSTREAM}}" config
   # Client-side variables would make the proxy call itself; an empty key means "none".
   unset ANTHROPIC_BASE_URL ANTHROPIC_AUTH_TOKEN ANTHROPIC_CUSTOM_HEADERS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +29,8 @@ LLM_SPAN = "litellm_request"
 # A model neither LiteLLM's bundled price map nor Phoenix's table knows; the test
 # stack prices it through a price file (`claude-session up --prices`).
 UNLISTED_MODEL = "claude-test-unlisted-1"
+# Attribute values Phoenix's REST span filter (`attribute=k:v`) matches exactly.
+REST_FILTERABLE = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -102,14 +105,21 @@ def wait_for_spans(
     name: str | None = LLM_SPAN,
     timeout: float = 45.0,
 ) -> list[dict[str, Any]]:
-    """Poll Phoenix until at least `count` spans match (the exporter batches every few seconds)."""
+    """Poll Phoenix until at least `count` spans match (the exporter batches every few seconds).
+
+    Phoenix's REST `attribute=k:v` filter matches nothing for a value with a space or a
+    non-ASCII character, so only plain values are sent to Phoenix; every value is compared
+    here too, exactly. Give at least one plain value (a session.id, a type) with a name.
+    """
+    server_side = {k: v for k, v in attributes.items() if REST_FILTERABLE.fullmatch(v)}
     deadline = time.monotonic() + timeout
     found: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         found = [
             span
-            for span in stack.phoenix.spans(stack.project, attributes)
-            if name is None or span["name"] == name
+            for span in stack.phoenix.spans(stack.project, server_side)
+            if (name is None or span["name"] == name)
+            and all(span["attributes"].get(k) == v for k, v in attributes.items())
         ]
         if len(found) >= count:
             return found

@@ -23,7 +23,6 @@ from claude_session.stack import (
     open_stack,
     proxy_session,
 )
-from claude_session.stack.state import read_json
 
 Command = Callable[[list[str], Context], int]
 
@@ -75,7 +74,12 @@ def _session_parser() -> argparse.ArgumentParser:
         "refactoring, architecture, learning, general; or your own). Default: general",
     )
     parser.add_argument("-v", "--version", help="prompt version (v1, v2, v3...). Default: v1")
-    parser.add_argument("-n", "--name", help="optional descriptive name, e.g. async-refactor")
+    parser.add_argument(
+        "-n",
+        "--name",
+        help="optional descriptive name, any language, at most 100 characters, "
+        "e.g. async-refactor or 'auth module ü'",
+    )
     parser.add_argument(
         "-s", "--shell", action="store_true", help="interactive shell with the session active"
     )
@@ -89,8 +93,8 @@ def _session_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--proxy-wide",
         action="store_true",
-        help="set the session on the proxy itself (restarts it) for clients that cannot "
-        "send headers and for CI; stays until --reset",
+        help="set the session on the running proxy itself (no restart) for clients that cannot "
+        "send headers and for CI; stays, across proxy restarts, until --reset",
     )
     parser.add_argument(
         "command",
@@ -148,9 +152,8 @@ def run_session(argv: list[str], ctx: Context) -> int:
 
 
 def set_proxy_wide(ctx: Context, session: launcher.Session) -> int:
-    """The guide's original mode: the proxy itself carries the session until --reset."""
+    """The guide's original mode: the proxy itself carries the session until --reset (no restart)."""
     stack = _running_stack(ctx)
-    print(f"claude-session: restarting the proxy with proxy-wide session {session.id}...", file=sys.stderr)
     proxy_session.set_proxy_wide(stack, session.as_metadata())
     print(
         f"proxy-wide session {session.id} ({session.label()}) is active for every client "
@@ -160,14 +163,13 @@ def set_proxy_wide(ctx: Context, session: launcher.Session) -> int:
 
 
 def reset_proxy_wide(ctx: Context) -> int:
-    active = read_json(ctx.state.proxy_session)
-    if not active:
+    stack = open_stack(ctx.state, ctx.environ)
+    active = proxy_session.active(stack) if stack else None
+    if stack is None or not active:
         print("no proxy-wide session is active; nothing to reset")
         if launcher.current_from_env(ctx.environ):
             print("(this terminal's own session ends when you leave its shell: `exit`)")
         return 0
-    stack = _running_stack(ctx)
-    print("claude-session: restarting the proxy without a proxy-wide session...", file=sys.stderr)
     proxy_session.reset_proxy_wide(stack)
     print(
         f"proxy-wide session {active.get('session_id')} cleared; "
@@ -181,6 +183,16 @@ def _running_stack(ctx: Context) -> Stack:
     if stack is None:
         raise StackError("the proxy is not running; start the stack with `claude-session up`")
     return stack
+
+
+def _proxy_wide_now(stack: Stack | None) -> dict[str, Any] | None:
+    """The proxy-wide session the running proxy applies (None when it does not answer)."""
+    if stack is None:
+        return None
+    try:
+        return proxy_session.active(stack)
+    except StackError:
+        return None
 
 
 def cmd_up(argv: list[str], ctx: Context) -> int:
@@ -256,7 +268,7 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
     stack = open_stack(ctx.state, ctx.environ)
     status = stack.status() if stack else StackStatus(ctx.state, None)
     if args.json:
-        print(json.dumps(status.as_json(), indent=2))
+        print(json.dumps({**status.as_json(), "proxy_session": _proxy_wide_now(stack)}, indent=2))
         return 0
     if not status.components:
         print(f"no stack recorded in {ctx.state.root}; start one with `claude-session up`")
@@ -264,7 +276,7 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
     for name, component in status.components.items():
         mark = "up" if component.healthy else "DOWN"
         print(f"{name:9} {mark:5} {component.url}  ({component.where()})")
-    session = status.proxy_session
+    session = _proxy_wide_now(stack)
     print("proxy-wide session: " + (_describe(session) if session else "none"))
     return 0 if status.healthy else 1
 
@@ -275,7 +287,7 @@ def cmd_current(argv: list[str], ctx: Context) -> int:
     ).parse_args(argv)
     mine = launcher.current_from_env(ctx.environ)
     print("this terminal: " + (_describe(mine) if mine else "no session (not inside claude-session --shell)"))
-    proxy_wide = read_json(ctx.state.proxy_session)
+    proxy_wide = _proxy_wide_now(open_stack(ctx.state, ctx.environ))
     print("proxy-wide:    " + (_describe(proxy_wide) if proxy_wide else "none"))
     return 0
 

@@ -16,6 +16,7 @@ from claude_session.cli.context import Context
 from claude_session.cli.parser import Parser
 from claude_session.errors import ClaudeSessionError
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.report import attribution
 from claude_session.report import chart as report_chart
 from claude_session.report import render as report_format
 from claude_session.report.fetch import (
@@ -26,19 +27,28 @@ from claude_session.report.fetch import (
     aggregate,
     fetch_pages,
     phoenix_costs,
+    phoenix_session_cost,
 )
 from claude_session.report.model import Report, compare
 from claude_session.report.timewindow import iso, window
 from claude_session.stack.settings import StackSettings
 
-GROUP_ALIASES = {"version": "prompt_version", "prompt-version": "prompt_version", "id": "session"}
+GROUP_ALIASES = {
+    "version": "prompt_version",
+    "prompt-version": "prompt_version",
+    "id": "session",
+    "request-class": "request_class",
+    "agent-type": "agent_type",
+}
 MIN_SESSIONS = 5
 PER_GROUP_CHECKS = 12  # groups whose cost is compared with Phoenix's one by one, at most
 PHOENIX_TIMEOUT = 300.0
 
 REPORT_DESCRIPTION = """\
-Compare LLM requests per prompt version (default), type, name or session: sessions,
-requests, input / output / cache tokens, cost, latency p50 and p95, time to first token
+Compare LLM requests per prompt version (default), type, name, session, request class,
+agent type or model: sessions, requests, input / output / cache tokens, cost, latency p50
+and p95, user turns and cost per turn, where the cost went (main loop, each sub-agent type,
+the rest), time to first token
 (when spans carry it) and errors, with the change against a baseline group.
 Cost is LiteLLM's cache-aware cost carried on each span, not Phoenix's own pricing."""
 
@@ -79,7 +89,8 @@ def build_parser(prog: str, sessions: bool) -> Parser:
             type=_group_key,
             default="prompt_version",
             metavar="KEY",
-            help="prompt_version (default), type, name or session (a session list)",
+            help="prompt_version (default), type, name, session (a session list), "
+            "request-class, agent-type or model",
         )
         parser.add_argument("-b", "--baseline", metavar="GROUP", help="compare every group with this one")
         parser.add_argument(
@@ -165,12 +176,15 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
         fetch_pages(client, where.project, project_id, selection, args.page_size), selection, args.group_by
     )
     report = _report(args, where, selection, result)
+    report.warnings += attribution.warnings(report.groups)
     if not report.groups:
         return _nothing(args, where, selection)
     if args.baseline:
         _set_baseline(report, args.baseline, args.min_sessions)
     _apply_limit(report, args.limit)
-    checked = 0.0 if args.no_phoenix_check else _check_phoenix_cost(client, project_id, report, selection)
+    checked = (
+        0.0 if args.no_phoenix_check else _check_phoenix_cost(client, project_id, report, result.session_ids)
+    )
     report.timing = {
         "fetch_s": round(result.fetch_s, 4),
         "aggregate_s": round(result.aggregate_s, 4),
@@ -265,15 +279,16 @@ def _set_baseline(report: Report, baseline: str, min_sessions: int) -> None:
 
 
 def _check_phoenix_cost(
-    client: PhoenixClient, project_id: str, report: Report, selection: Selection
+    client: PhoenixClient, project_id: str, report: Report, session_ids: set[str]
 ) -> float:
-    """Compare LiteLLM's cost with Phoenix's own for the same spans; flag the groups that differ.
+    """Compare LiteLLM's cost with Phoenix's own; flag the groups that differ.
 
-    One aggregate for the whole selection; per group only when that total differs, since
-    each per-group aggregate makes Phoenix read every span's attributes again.
+    Phoenix's figure is what a user reads in its Sessions tab: the sum of the report's
+    sessions' own cost. Per group (Phoenix's cost of the group's spans) only when that total
+    differs, since each per-group aggregate makes Phoenix read every span's attributes again.
     """
     began = time.perf_counter()
-    total = phoenix_costs(client, project_id, {"all": selection.span_filter()})["all"]
+    total = phoenix_session_cost(client, session_ids)
     report.phoenix_cost_usd = total
     if not report.cost_differs():
         return time.perf_counter() - began

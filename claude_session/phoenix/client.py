@@ -73,7 +73,10 @@ class PhoenixClient:
             raise PhoenixError(
                 f"Phoenix GraphQL error: {answer['errors'][0].get('message', answer['errors'])}"
             )
-        return answer["data"]
+        data = answer.get("data")
+        if not isinstance(data, dict):
+            raise PhoenixError(f"Phoenix at {self.base_url} gave no GraphQL data")
+        return data
 
     def project_id(self, name: str) -> str | None:
         data = self.graphql("query { projects(first: 1000) { edges { node { id name } } } }")

@@ -6,14 +6,23 @@ Called (through overlay/litellm/litellm_core_utils/session_metadata.py) from Lit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
+from claude_session.proxy.proxy_wide import ProxyWideStore
 from claude_session.proxy.settings import proxy_settings
 
 
+@functools.cache
+def proxy_wide_store() -> ProxyWideStore:
+    """This process's view of the proxy-wide session file (shared by every worker)."""
+    return ProxyWideStore(proxy_settings().proxy_session_file)
+
+
 def proxy_defaults() -> Mapping[str, str]:
-    """The proxy-wide session (PHOENIX_SESSION_*), read once per process."""
-    return proxy_settings().session_defaults
+    """The proxy-wide session: the one set with `--proxy-wide` (the file, checked on each
+    request), else the guide's PHOENIX_SESSION_* read once at start."""
+    return proxy_wide_store().get() or proxy_settings().session_defaults
 
 
 def merge_requester_metadata(

@@ -3,7 +3,8 @@
 Installed on LiteLLM's proxy app (patches 0003 and 0004, through the overlay). Two pieces:
 
 - `SessionMetadataMiddleware`, an ASGI middleware installed on the proxy app, reads
-  the `x-session-tracking-*` headers (and Claude Code's `x-claude-code-session-id`),
+  the `x-session-tracking-*` headers (and Claude Code's `x-claude-code-session-id`
+  and gateway hint headers, see gateway_hints: an invalid hint is dropped, not refused),
   refuses a bad value with a 400, and keeps the request's session in a context
   variable for the duration of the request. On the way it refuses, with a 400, the
   other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
+from claude_session.proxy import gateway_hints
 from claude_session.session import fields
 
 Scope = MutableMapping[str, Any]
@@ -36,7 +38,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _request_session: ContextVar[dict[str, str] | None] = ContextVar("claude_session_request", default=None)
 
 _SESSION_HEADERS = frozenset(name.encode("latin-1") for name in fields.FIELD_BY_HEADER)
-_WATCHED = _SESSION_HEADERS | {fields.CLAUDE_CODE_HEADER.encode("latin-1")}
+_WATCHED = (
+    _SESSION_HEADERS
+    | {fields.CLAUDE_CODE_HEADER.encode("latin-1")}
+    | {name.encode("latin-1") for name in gateway_hints.HEADERS}  # dropped if invalid, never refused
+)
 
 
 def current_session() -> dict[str, str] | None:
@@ -83,7 +89,7 @@ def _session_from(raw_headers: Any) -> dict[str, str]:
     for name, value in raw_headers:
         if not name.startswith(b"x-"):
             continue
-        if name in _SESSION_HEADERS:  # validated below, with a message naming the rule
+        if name in _SESSION_HEADERS:  # decoded (a name: percent-encoded UTF-8) and validated below
             watched.append((name.decode("latin-1"), value.decode("latin-1")))
             continue
         if not value.isascii():
@@ -93,7 +99,7 @@ def _session_from(raw_headers: Any) -> dict[str, str]:
             raise _BadHeader(f"header {name.decode()}: must be a number")
         if name in _WATCHED:
             watched.append((name.decode("latin-1"), value.decode("latin-1")))
-    return fields.from_headers(watched)
+    return {**fields.from_headers(watched), **gateway_hints.from_headers(watched)}
 
 
 def _is_number(value: bytes) -> bool:
@@ -151,6 +157,10 @@ def _is_litellm_metadata(data: dict) -> bool:
 def install(app: Any) -> None:
     """Wire claude-session into the proxy app (called once per worker from proxy_server.py)."""
     from claude_session.proxy.extra_prices import register_from_env
+    from claude_session.proxy.metadata import proxy_wide_store
+    from claude_session.proxy.proxy_wide import ProxyWideEndpoint
+    from claude_session.proxy.settings import proxy_settings
 
     app.add_middleware(SessionMetadataMiddleware)
+    app.add_middleware(ProxyWideEndpoint, store=proxy_wide_store(), master_key=proxy_settings().master_key)
     register_from_env()

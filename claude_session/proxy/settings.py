@@ -24,6 +24,10 @@ class ProxySettings:
     session_defaults: Mapping[str, str] = field(default_factory=dict)
     # Prices for models newer than the bundled maps (CLAUDE_SESSION_PRICES).
     prices_file: Path | None = None
+    # The proxy-wide session set without a restart (CLAUDE_SESSION_PROXY_SESSION_FILE).
+    proxy_session_file: Path | None = None
+    # Guards the proxy-wide session endpoint (LITELLM_MASTER_KEY); never printed.
+    master_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ProxySettings:
@@ -38,7 +42,13 @@ class ProxySettings:
             session_type = defaults.setdefault(fields.SESSION_TYPE.key, fields.DEFAULT_TYPE)
             defaults[fields.SESSION_ID.key] = fields.new_session_id(session_type)
         prices = environ.get("CLAUDE_SESSION_PRICES")
-        return cls(session_defaults=defaults, prices_file=Path(prices) if prices else None)
+        session_file = environ.get("CLAUDE_SESSION_PROXY_SESSION_FILE")
+        return cls(
+            session_defaults=defaults,
+            prices_file=Path(prices) if prices else None,
+            proxy_session_file=Path(session_file) if session_file else None,
+            master_key=environ.get("LITELLM_MASTER_KEY") or None,
+        )
 
 
 @functools.cache

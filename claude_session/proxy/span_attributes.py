@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from claude_session.proxy import gateway_hints
 from claude_session.proxy.metadata import proxy_defaults
 from claude_session.session import fields
 
@@ -62,7 +63,7 @@ def _fallback_session_id(metadata: Mapping, claude_code_id: str | None) -> str |
 def set_session_attributes(
     span: Span, metadata: Mapping, *, defaults: Mapping[str, str] | None = None
 ) -> None:
-    """Set session.id/type/prompt_version/name and claude_code.session_id on `span`.
+    """Set session.id/type/prompt_version/name, claude_code.session_id and the gateway hints on `span`.
 
     `defaults`: the proxy-wide session; None means this process's (`proxy_defaults()`).
     """
@@ -80,3 +81,4 @@ def set_session_attributes(
             span.set_attribute(field.attribute, value)
     if claude_code_id:
         span.set_attribute(fields.CLAUDE_CODE_ATTRIBUTE, claude_code_id)
+    gateway_hints.set_attributes(span, requester)

@@ -12,6 +12,7 @@ from typing import Any
 
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.filters import SESSION_KEYS, root_condition, span_condition
+from claude_session.report import attribution
 from claude_session.report.errors import ReportError
 from claude_session.report.model import GroupStats
 from claude_session.report.timewindow import iso, parse_iso
@@ -24,17 +25,21 @@ COLUMNS: Mapping[str, str] = {
     "tokens": "llm.token_count",  # prompt (includes cache reads and writes), completion, prompt_details
     "cost": "llm.cost.total",
     "model": "llm.model_name",
-    "ttft": "llm.time_to_first_token_ms",  # when a span carries it (LiteLLM's do not, today)
+    "ttft": "claude_session.ttft_ms",  # streamed requests only (patch 0009)
     "start": "start_time",
     "end": "end_time",
     "latency": "latency_ms",
     "status": "status_code",
+    "claude_code": "claude_code",  # gateway hints: request_class, agent_type, prompt_id, ...
 }
 GROUP_BY: Mapping[str, str] = {
     "prompt_version": "prompt version",
     "type": "type",
     "name": "name",
     "session": "session",
+    "request_class": "request class",
+    "agent_type": "agent type",
+    "model": "model",
 }
 DEFAULT_PAGE = 25_000
 
@@ -131,6 +136,28 @@ def phoenix_costs(client: PhoenixClient, project_id: str, conditions: Mapping[st
     return {label: float(node[alias]["total"]["cost"] or 0.0) for alias, label in names.items()}
 
 
+SESSION_BATCH = 100
+
+
+def phoenix_session_cost(client: PhoenixClient, session_ids: Iterable[str]) -> float:
+    """The sum of Phoenix's own session cost (each session's costSummary, what the Sessions tab
+    shows) over `session_ids`; a session Phoenix does not know counts $0."""
+    ids = sorted(session_ids)
+    total = 0.0
+    for first in range(0, len(ids), SESSION_BATCH):
+        batch = ids[first : first + SESSION_BATCH]
+        params = ", ".join(f"$s{i}: String!" for i in range(len(batch)))
+        fields_ = " ".join(
+            f"s{i}: getProjectSessionById(sessionId: $s{i}) {{ costSummary {{ total {{ cost }} }} }}"
+            for i in range(len(batch))
+        )
+        data = client.graphql(f"query({params}) {{ {fields_} }}", {f"s{i}": s for i, s in enumerate(batch)})
+        for node in data.values():
+            if node is not None:
+                total += float(node["costSummary"]["total"]["cost"] or 0.0)
+    return total
+
+
 # --------------------------------------------------------------------------- aggregating
 
 
@@ -151,6 +178,7 @@ class _Accumulator:
         "requests",
         "sessions",
         "start",
+        "tally",
         "ttfts",
     )
 
@@ -166,6 +194,7 @@ class _Accumulator:
         self.start: str | None = None
         self.end: str | None = None
         self.fields: tuple[str | None, str | None, str | None] | None = None
+        self.tally = attribution.Tally()
 
     def add(self, row: Mapping[str, Any], session: Mapping[str, Any]) -> None:
         self.sessions.add(session.get("id"))
@@ -179,7 +208,9 @@ class _Accumulator:
             details = tokens.get("prompt_details") or {}
             self.cache_read += int(details.get("cache_read") or 0)
             self.cache_write += int(details.get("cache_write") or 0)
-        self.cost += float(row["cost"] or 0.0)
+        cost = float(row["cost"] or 0.0)
+        self.cost += cost
+        self.tally.add(row, session.get("id"), cost)
         if row["latency"] is not None:
             self.latencies.append(float(row["latency"]))
         if row["ttft"] is not None:
@@ -213,12 +244,13 @@ class Aggregation:
     pages: int
     fetch_s: float
     aggregate_s: float
+    session_ids: set[str] = field(default_factory=set)  # every session seen, for Phoenix's session totals
 
 
 def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group_by: str) -> Aggregation:
     """One pass over every row of every page; the time spent waiting for pages counts as fetching."""
     accumulators: dict[str | None, _Accumulator] = {}
-    attribute = SESSION_KEYS[group_by]
+    attribute = SESSION_KEYS.get(group_by, "")
     spans = pages_seen = 0
     fetch_s = aggregate_s = 0.0
     iterator = iter(pages)
@@ -233,7 +265,7 @@ def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group
         spans += len(page)
         for row in page:
             session = row["session"] if isinstance(row["session"], dict) else {}
-            value = session.get(attribute)
+            value = attribution.group_value(row, session, attribute, group_by)
             key = None if value is None else str(value)
             accumulator = accumulators.get(key)
             if accumulator is None:
@@ -244,7 +276,8 @@ def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group
     groups = [_finish(key, acc, selection, group_by) for key, acc in accumulators.items()]
     groups.sort(key=_order(group_by), reverse=group_by == "session")
     aggregate_s += time.perf_counter() - began
-    return Aggregation(groups, spans, pages_seen, fetch_s, aggregate_s)
+    session_ids = {str(s) for acc in accumulators.values() for s in acc.sessions if s is not None}
+    return Aggregation(groups, spans, pages_seen, fetch_s, aggregate_s, session_ids)
 
 
 def _order(group_by: str) -> Any:
@@ -266,7 +299,7 @@ def _finish(key: str | None, acc: _Accumulator, selection: Selection, group_by: 
         output_tokens=acc.completion,
         cache_read_tokens=acc.cache_read,
         cache_write_tokens=acc.cache_write,
-        cost_usd=acc.cost,
+        cost_usd=acc.tally.total(),  # correctly rounded, as is each bucket of the breakdown
         latency_p50_ms=quantile(acc.latencies, 0.5),
         latency_p95_ms=quantile(acc.latencies, 0.95),
         ttft_p50_ms=quantile(acc.ttfts, 0.5),
@@ -278,4 +311,5 @@ def _finish(key: str | None, acc: _Accumulator, selection: Selection, group_by: 
         session_type=session_type,
         prompt_version=prompt_version,
         session_name=session_name,
+        **acc.tally.stats(),
     )

@@ -7,9 +7,11 @@ Token names follow Anthropic's usage fields: `input` is the uncached input
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from claude_session.report.attribution import MAIN, REST, SUBAGENT_PREFIX
 from claude_session.report.timewindow import parse_iso
 
 COST_SOURCE = (
@@ -61,6 +63,13 @@ class GroupStats:
     session_type: str | None = None
     prompt_version: str | None = None
     session_name: str | None = None
+    # Attribution (report/attribution.py): cost per bucket (main, subagent:<type>, rest), summing to
+    # cost_usd; distinct prompt ids (user turns) of the sessions that carry them, the number of
+    # sessions without any (turns unknown), and the cost of the sessions whose turns are known.
+    cost_breakdown: dict[str, float] = field(default_factory=dict)
+    turns: int = 0
+    turns_unknown_sessions: int = 0
+    turn_cost_usd: float = 0.0
 
     @property
     def label(self) -> str:
@@ -90,6 +99,24 @@ class GroupStats:
         return self.per_session(self.requests)
 
     @property
+    def turn_sessions(self) -> int:
+        """Sessions whose turns are known (their spans carry prompt ids)."""
+        return self.sessions - self.turns_unknown_sessions
+
+    @property
+    def turns_per_session(self) -> float | None:
+        return self.turns / self.turn_sessions if self.turn_sessions and self.turns else None
+
+    @property
+    def cost_per_turn(self) -> float | None:
+        return self.turn_cost_usd / self.turns if self.turns else None
+
+    @property
+    def subagent_cost_usd(self) -> float:
+        """All sub-agent types together."""
+        return math.fsum(v for k, v in self.cost_breakdown.items() if k.startswith(SUBAGENT_PREFIX))
+
+    @property
     def duration_s(self) -> float | None:
         if self.start is None or self.end is None:
             return None
@@ -114,6 +141,11 @@ class GroupStats:
             "requests_per_session": self.requests_per_session,
             "duration_s": self.duration_s,
             "cost_mismatch": self.cost_mismatch,
+            "turns_per_session": self.turns_per_session,
+            "cost_per_turn": self.cost_per_turn,
+            "cost_main_usd": self.cost_breakdown.get(MAIN, 0.0),
+            "cost_subagent_usd": self.subagent_cost_usd,
+            "cost_rest_usd": self.cost_breakdown.get(REST, 0.0),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from claude_session.report.attribution import MAIN, REST, SUBAGENT_PREFIX
 from claude_session.report.fetch import GROUP_BY
 from claude_session.report.model import COMPARED, GroupStats, Report, percent
 from claude_session.report.timewindow import parse_iso
@@ -105,6 +106,26 @@ ROWS: list[tuple[str, Metric]] = [
 ]
 
 
+def _attribution_rows(report: Report) -> list[tuple[str, Metric]]:
+    """Turns and where the cost went: main loop, sub-agents (each type seen), the rest."""
+    types = sorted({k for g in report.groups for k in g.cost_breakdown if k.startswith(SUBAGENT_PREFIX)})
+
+    def bucket(name: str) -> Metric:
+        return lambda g: usd(g.cost_breakdown.get(name, 0.0))
+
+    rows: list[tuple[str, Metric]] = [
+        ("turns (prompt ids)", lambda g: count(g.turns) if g.turns or not g.turns_unknown_sessions else "?"),
+        ("  per session", lambda g: f"{g.turns_per_session:,.1f}" if g.turns_per_session else "-"),
+        ("  cost per turn", lambda g: usd(g.cost_per_turn)),
+        ("  sessions unknown", lambda g: count(g.turns_unknown_sessions)),
+        ("cost: main loop", bucket(MAIN)),
+        ("  sub-agents", lambda g: usd(g.subagent_cost_usd)),
+    ]
+    rows += [(clip(f"    {name[len(SUBAGENT_PREFIX) :]}", LABEL), bucket(name)) for name in types]
+    rows.append(("  rest", bucket(REST)))
+    return rows
+
+
 def _change_rows(report: Report) -> list[tuple[str, Metric]]:
     if not report.baseline:
         return []
@@ -127,7 +148,7 @@ def _blocks(groups: list[GroupStats], baseline: str | None, per_block: int) -> l
 
 
 def comparison_table(report: Report, width: int = WIDTH) -> list[str]:
-    rows = ROWS + _change_rows(report)
+    rows = ROWS + _attribution_rows(report) + _change_rows(report)
     cells = {id(g): [metric(g) for _, metric in rows] for g in report.groups}
     natural = max(
         [len(c) for g in report.groups for c in cells[id(g)]] + [len(g.label) for g in report.groups]
@@ -163,7 +184,7 @@ def _header(report: Report) -> list[str]:
     if report.phoenix_cost_usd is not None:
         verdict = "DIFFERS, see the warnings" if report.cost_differs() else "agrees"
         lines.append(
-            f"      Phoenix's own figure for these spans: {usd(report.phoenix_cost_usd)} ({verdict})"
+            f"      Phoenix's own figure for these sessions: {usd(report.phoenix_cost_usd)} ({verdict})"
         )
     return lines
 
@@ -257,9 +278,32 @@ def session_list(report: Report, limit: int | None = None, width: int = WIDTH) -
     shown = f"the {len(groups)} most recent of " if len(groups) < total else ""
     lines = [*_header(report), f"{shown}{total:,} sessions, most recent first", ""]
     lines += _fit(columns, width)
+    lines += _breakdown_section(groups, width)
     lines += _warnings(report, width)
     lines += ["", "Phoenix: Sessions tab, filter attributes['session']['id'] == '<session>'"]
     return "\n".join(lines) + "\n"
+
+
+def _breakdown_section(groups: list[GroupStats], width: int) -> list[str]:
+    """Per session: where the cost went (main loop, each sub-agent type, the rest) and per turn."""
+    lines = ["", "turns (distinct prompt ids; ? = no gateway hints) and where the cost went:"]
+    for g in groups:
+        turns = "?" if g.turns_unknown_sessions and not g.turns else count(g.turns)
+        parts = [f"{turns} turn{'' if g.turns == 1 else 's'}"]
+        parts += [
+            f"{'main' if k == MAIN else k}: {usd(v)}" for k, v in g.cost_breakdown.items() if v or k == MAIN
+        ]
+        if g.cost_per_turn is not None:
+            parts.append(f"per turn: {usd(g.cost_per_turn)}")
+        line = f"  {_clip_middle(g.label, 40)}  {parts[0]}"
+        for part in parts[1:]:  # wrapped between parts, never inside one
+            if len(line) + 2 + len(part) > width:
+                lines.append(line + ",")
+                line = "      " + part
+            else:
+                line += ", " + part
+        lines.append(line)
+    return lines
 
 
 # --------------------------------------------------------------------------- machine-readable
@@ -291,6 +335,15 @@ CSV_FIELDS = [
     "cost_per_request",
     "phoenix_cost_usd",
     "cost_mismatch",
+    "turns",
+    "turns_unknown_sessions",
+    "turns_per_session",
+    "turn_cost_usd",
+    "cost_per_turn",
+    "cost_main_usd",
+    "cost_subagent_usd",
+    "cost_rest_usd",
+    "cost_breakdown",
     "latency_p50_ms",
     "latency_p95_ms",
     "ttft_p50_ms",
@@ -323,6 +376,8 @@ def to_csv(report: Report, limit: int | None = None) -> str:
 def _csv_value(value: object) -> object:
     if value is None:
         return ""
+    if isinstance(value, dict):  # the cost breakdown: main=...;subagent:TYPE=...;rest=...
+        return ";".join(f"{k}={_csv_value(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:.10g}"
     return value

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,14 +25,26 @@ class SessionField:
     header: str  # per-request header (lower case)
     env: str  # proxy-wide default (the guide's env var)
     option: str  # launcher option
-    pattern: re.Pattern[str]
-    max_len: int
+    pattern: re.Pattern[str] | None  # None: free text (any printable Unicode, see `_text_problem`)
+    max_len: int  # in characters (code points), not bytes
     hint: str  # what the value may contain, for error messages
+
+    @property
+    def free_text(self) -> bool:
+        """Free text travels percent-encoded (UTF-8) in its header; slugs travel as they are."""
+        return self.pattern is None
 
 
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Names are labels for people: spaces allowed, but nothing that breaks a header line.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/+-]*")
+# Names are labels for people, in any language: any printable Unicode. In a header a name
+# is percent-encoded UTF-8; these characters (with letters, digits and `_.-~`, which
+# urllib.parse.quote never encodes) travel as they are, so a name made only of them
+# (every name the ASCII-only rule of old accepted) is its own header value. `%` is
+# always encoded (`%25`): in a header value `%` only ever starts a `%XX` escape.
+NAME_HEADER_SAFE = " /+"
+# Bidirectional embeddings, overrides and isolates reorder the rest of a printed line.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 SESSION_ID = SessionField(
     key="session_id",
@@ -68,9 +82,9 @@ SESSION_NAME = SessionField(
     header="x-session-tracking-name",
     env="PHOENIX_SESSION_NAME",
     option="--name",
-    pattern=_NAME,
+    pattern=None,
     max_len=100,
-    hint="letters, digits, spaces and '._/+-', starting with a letter or digit",
+    hint="printable characters in any language",
 )
 
 FIELDS: tuple[SessionField, ...] = (SESSION_ID, SESSION_TYPE, PROMPT_VERSION, SESSION_NAME)
@@ -105,11 +119,58 @@ def validate(field: SessionField, value: str) -> str:
         raise InvalidSessionValue(f"{field.option}: must not be empty")
     if len(value) > field.max_len:
         raise InvalidSessionValue(f"{field.option}: at most {field.max_len} characters (got {len(value)})")
+    if field.pattern is None:
+        problem = _text_problem(value)
+        if problem:
+            raise InvalidSessionValue(f"{field.option}: {problem}")
     if value != value.strip():
         raise InvalidSessionValue(f"{field.option}: must not start or end with whitespace")
-    if not field.pattern.fullmatch(value):
+    if field.pattern is not None and not field.pattern.fullmatch(value):
         raise InvalidSessionValue(f"{field.option}: only {field.hint}")
     return value
+
+
+def _text_problem(value: str) -> str | None:
+    """Why free text is refused, if it is: control characters (newlines and tabs included),
+    line or paragraph separators, lone surrogates, bidirectional overrides, or nothing visible."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return "no control characters (newlines, tabs, escapes)"
+        if category in ("Zl", "Zp"):
+            return "no line or paragraph separators"
+        if category == "Cs":
+            return "no lone surrogates (not valid Unicode text)"
+        if char in _BIDI_CONTROLS:
+            return "no bidirectional override or isolate characters"
+    if not any(unicodedata.category(char)[0] in "LNPS" for char in value):
+        return "must contain a visible character (not only whitespace)"
+    return None
+
+
+def encode_header_value(field: SessionField, value: str) -> str:
+    """The value as it travels in `field.header` (validated): free text as percent-encoded UTF-8."""
+    validate(field, value)
+    return urllib.parse.quote(value, safe=NAME_HEADER_SAFE) if field.free_text else value
+
+
+def decode_header_value(field: SessionField, value: str) -> str:
+    """The value a `field.header` value carries, validated; raises on anything else.
+
+    Free text: ASCII only; `%XX` escapes are UTF-8 bytes, every other character is itself
+    (so an ASCII name without `%` is its own encoding); a `%` that does not start a `%XX`
+    escape, or escapes that are not UTF-8, are refused.
+    """
+    if field.free_text:
+        if not value.isascii():
+            raise InvalidSessionValue(f"{field.option}: only ASCII in the header (percent-encode as UTF-8)")
+        if _BAD_ESCAPE.search(value):
+            raise InvalidSessionValue(f"{field.option}: '%' must start a %XX escape (send '%' as %25)")
+        try:
+            value = urllib.parse.unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise InvalidSessionValue(f"{field.option}: the %XX escapes are not UTF-8") from None
+    return validate(field, value)
 
 
 def valid_claude_code_id(value: object) -> str | None:
@@ -139,7 +200,7 @@ def from_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         if field is not None:
             # The header name, not the launcher option, is what a proxy client needs to hear.
             try:
-                found[field.key] = validate(field, value)
+                found[field.key] = decode_header_value(field, value)
             except InvalidSessionValue as err:
                 reason = str(err).split(": ", 1)[1]
                 raise InvalidSessionValue(f"header {field.header}: {reason}") from None
@@ -165,10 +226,11 @@ def from_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def to_headers(session: Mapping[str, str]) -> dict[str, str]:
-    """Request headers for a session (validated: nothing unchecked reaches a header)."""
-    return {f.header: validate(f, session[f.key]) for f in FIELDS if session.get(f.key)}
+    """Request headers for a session (validated, free text percent-encoded: nothing unchecked
+    and nothing but printable ASCII reaches a header)."""
+    return {f.header: encode_header_value(f, session[f.key]) for f in FIELDS if session.get(f.key)}
 
 
 def to_env(session: Mapping[str, str]) -> dict[str, str]:
-    """PHOENIX_SESSION_* env vars for a proxy-wide session."""
+    """PHOENIX_SESSION_* env vars for a proxy-wide session (a name as it is: env vars take UTF-8)."""
     return {f.env: validate(f, session[f.key]) for f in FIELDS if session.get(f.key)}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from claude_session import CHECKOUT
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.proxy import gateway_hints
 from claude_session.session import custom_headers as headers
 from claude_session.session import fields
 from claude_session.session.errors import SessionError
@@ -92,6 +93,8 @@ def session_env(
     except fields.InvalidSessionValue as err:
         raise SessionError(f"ANTHROPIC_CUSTOM_HEADERS: {err}", exit_code=2) from None
     env["ANTHROPIC_BASE_URL"] = settings.proxy_url
+    # Main loop / sub-agent / turn attribution; the user's own setting (even "0") wins.
+    env.setdefault(gateway_hints.ENV_VAR, "1")
     if settings.offline and not (env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN")):
         # The fake upstream takes any key; without one Claude Code would ask to log in.
         env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY

@@ -30,8 +30,8 @@ class Stack(Protocol):
 
     def status(self) -> StackStatus: ...
 
-    def restart_proxy(self, session: Mapping[str, str] | None) -> None:
-        """Restart (or recreate) the proxy with `session` as its proxy-wide session."""
+    def restart_proxy(self) -> None:
+        """Restart (or recreate) the proxy; its proxy-wide session carries over."""
         ...
 
 

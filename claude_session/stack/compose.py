@@ -28,7 +28,7 @@ from claude_session.stack import procs
 from claude_session.stack.errors import StackError
 from claude_session.stack.local import PHOENIX_START_TIMEOUT, PROXY_START_TIMEOUT, register_prices
 from claude_session.stack.settings import StackSettings
-from claude_session.stack.state import StatePaths, read_json
+from claude_session.stack.state import StatePaths
 from claude_session.stack.status import ComponentStatus, StackStatus
 
 REPO = CHECKOUT
@@ -231,9 +231,7 @@ class ComposeStack:
         docker = require_docker()
         key = ensure_env_file(self.project_dir)
         _mirror_master_key(self.state, key)
-        env = compose_env(
-            settings, key, read_json(self.state.proxy_session), inherit_session_env=True, base=self.environ
-        )
+        env = compose_env(settings, key, None, inherit_session_env=True, base=self.environ)
         print(
             "claude-session: starting Phoenix and the proxy with docker compose "
             "(the first run pulls or builds the images)...",
@@ -256,12 +254,13 @@ class ComposeStack:
         self._wait_proxy()
         return settings
 
-    def restart_proxy(self, session: Mapping[str, str] | None) -> None:
-        """Recreate the proxy container with `session` as its proxy-wide session (None: no session)."""
+    def restart_proxy(self) -> None:
+        """Recreate the proxy container; the guide's exported PHOENIX_SESSION_* reach it, and the
+        proxy-wide session set with --proxy-wide stays in its volume."""
         docker = require_docker()
         key = ensure_env_file(self.project_dir)
         _mirror_master_key(self.state, key)
-        env = compose_env(self.settings, key, session or {}, inherit_session_env=False, base=self.environ)
+        env = compose_env(self.settings, key, None, inherit_session_env=True, base=self.environ)
         compose(docker, ["up", "-d", "--force-recreate", PROXY_SERVICE], env, self.project_dir)
         self._wait_proxy()
 
@@ -291,7 +290,7 @@ class ComposeStack:
                 container=str(container.get("Name") or f"{service} (not created)"),
                 state=str(container.get("State", "missing")),
             )
-        return StackStatus(self.state, settings, components, read_json(self.state.proxy_session))
+        return StackStatus(self.state, settings, components)
 
     def _wait_proxy(self) -> None:
         try:

@@ -18,13 +18,14 @@ from claude_session.stack import procs
 from claude_session.stack.errors import StackError
 from claude_session.stack.proxy_env import proxy_env
 from claude_session.stack.settings import StackSettings
-from claude_session.stack.state import StatePaths, master_key, read_json
+from claude_session.stack.state import StatePaths, master_key
 from claude_session.stack.status import ComponentStatus, StackStatus
 
 # Start-up limits: Phoenix's first start migrates its database (~10 s here).
 PHOENIX_START_TIMEOUT = 180.0
 PROXY_START_TIMEOUT = 120.0
 UPSTREAM_START_TIMEOUT = 30.0
+WORKER_HEALTHCHECK_TIMEOUT = 60
 
 
 def _bin(name: str) -> str:
@@ -66,6 +67,10 @@ def proxy_argv(settings: StackSettings, config_file: Path) -> list[str]:
         str(settings.proxy_port),
         "--num_workers",
         str(settings.workers),
+        # uvicorn's supervisor kills a worker that misses a 5 s health ping; importing LiteLLM
+        # on a busy machine can hold a worker that long, and it would be killed forever.
+        "--timeout_worker_healthcheck",
+        str(WORKER_HEALTHCHECK_TIMEOUT),
     ]
 
 
@@ -84,7 +89,8 @@ class LocalStack:
     # --- the Stack interface ---
 
     def up(self) -> StackSettings:
-        """Start what is not running yet: upstream (offline), Phoenix, prices, proxy."""
+        """Start what is not running yet: upstream (offline), Phoenix and the proxy, in parallel;
+        prices are registered in Phoenix before the proxy takes traffic."""
         recorded = StackSettings.recorded(self.state)
         if recorded and procs.read_pid(self.state.pid_file("proxy")):
             if recorded.docker:
@@ -93,17 +99,27 @@ class LocalStack:
                 mode = "offline" if recorded.offline else "online"
                 raise StackError(f"the stack is already running {mode}; run `claude-session down` first")
             self.settings = recorded
+        wanted = self._components()
+        missing = [name for name in wanted if not procs.read_pid(self.state.pid_file(name))]
+        if not missing:
+            print(f"already running: {', '.join(wanted)}; nothing started", file=sys.stderr)
+            return self.settings
         self.state.ensure()
         master_key(self.state)
         self.settings.extra_prices()  # a bad price file stops here, before anything starts
-        if self.settings.offline:
-            self._start_upstream()
-        self._start_phoenix()
+        self._check_ports(missing)
+        self.settings.record(self.state)
+        # Each start is a separate process: launch them together, then wait for each.
+        started = {name: getattr(self, f"_spawn_{name}")() for name in missing}
+        if "upstream" in started:
+            self._wait("upstream", started["upstream"])
+        if "phoenix" in started:
+            self._wait("phoenix", started["phoenix"])
         created = register_prices(self.settings)
         if created:
             print(f"registered {len(created)} Anthropic model prices in Phoenix", file=sys.stderr)
-        self.settings.record(self.state)
-        self._start_proxy(read_json(self.state.proxy_session), inherit_session_env=True)
+        if "proxy" in started:
+            self._wait("proxy", started["proxy"])
         return self.settings
 
     def down(self) -> list[str]:
@@ -127,39 +143,69 @@ class LocalStack:
                 pid=procs.read_pid(self.state.pid_file(name)),
                 external=name == "phoenix" and settings.phoenix_url is not None,
             )
-        return StackStatus(self.state, settings, components, read_json(self.state.proxy_session))
+        return StackStatus(self.state, settings, components)
 
-    def restart_proxy(self, session: Mapping[str, str] | None) -> None:
-        """Restart the proxy with a new proxy-wide session, waiting for health (not sleeping)."""
+    def restart_proxy(self) -> None:
+        """Stop and start the proxy, waiting for health (not sleeping); the proxy-wide session
+        (its file in the state directory) and the guide's exported variables carry over."""
         if not procs.read_pid(self.state.pid_file("proxy")):
             raise StackError("the proxy is not running; start the stack with `claude-session up`")
         procs.stop(self.state.pid_file("proxy"))
         _wait_port_released(self.settings.proxy_port)
-        self._start_proxy(dict(session) if session is not None else None, inherit_session_env=False)
+        self._start_proxy()
 
     # --- the components ---
 
-    def _start_upstream(self) -> None:
-        pid_file, log_file = self.state.pid_file("upstream"), self.state.log_file("upstream")
-        if procs.read_pid(pid_file):
-            return
-        _check_port_free(self.settings.upstream_port, "the offline upstream", "--upstream-port")
+    def _components(self) -> list[str]:
+        names = ["upstream"] if self.settings.offline else []
+        if not self.settings.phoenix_url:
+            names.append("phoenix")
+        return [*names, "proxy"]
+
+    def _check_ports(self, names: list[str]) -> None:
+        checks = {
+            "upstream": [(self.settings.upstream_port, "the offline upstream", "--upstream-port")],
+            "phoenix": [
+                (self.settings.phoenix_port, "Phoenix", "--phoenix-port"),
+                (self.settings.phoenix_grpc_port, "Phoenix gRPC", "--phoenix-grpc-port"),
+            ],
+            "proxy": [(self.settings.proxy_port, "the proxy", "--proxy-port")],
+        }
+        for name in names:
+            for port, what, option in checks[name]:
+                _check_port_free(port, what, option)
+
+    def _wait(self, name: str, pid: int) -> None:
+        what, url, timeout = {
+            "upstream": (
+                "the offline fake Anthropic upstream",
+                self.settings.upstream_url + "/",
+                UPSTREAM_START_TIMEOUT,
+            ),
+            "phoenix": (
+                "Phoenix (first start migrates its database)",
+                self.settings.phoenix_base + "/healthz",
+                PHOENIX_START_TIMEOUT,
+            ),
+            "proxy": (
+                "the patched LiteLLM proxy",
+                self.settings.proxy_url + "/health/liveliness",
+                PROXY_START_TIMEOUT,
+            ),
+        }[name]
+        procs.wait_healthy(what, url, pid, self.state.log_file(name), timeout)
+
+    def _spawn_upstream(self) -> int:
         argv = fake_upstream_argv(self.settings.upstream_port)
-        pid = procs.start("fake upstream", argv, self.environ, pid_file, log_file)
-        procs.wait_healthy(
-            "the offline fake Anthropic upstream",
-            self.settings.upstream_url + "/",
-            pid,
-            log_file,
-            UPSTREAM_START_TIMEOUT,
+        return procs.start(
+            "fake upstream",
+            argv,
+            self.environ,
+            self.state.pid_file("upstream"),
+            self.state.log_file("upstream"),
         )
 
-    def _start_phoenix(self) -> None:
-        pid_file, log_file = self.state.pid_file("phoenix"), self.state.log_file("phoenix")
-        if self.settings.phoenix_url or procs.read_pid(pid_file):
-            return
-        _check_port_free(self.settings.phoenix_port, "Phoenix", "--phoenix-port")
-        _check_port_free(self.settings.phoenix_grpc_port, "Phoenix gRPC", "--phoenix-grpc-port")
+    def _spawn_phoenix(self) -> int:
         env = {
             **self.environ,
             "PHOENIX_WORKING_DIR": str(self.state.phoenix_dir),
@@ -177,36 +223,38 @@ class LocalStack:
             "127.0.0.1",
             "serve",
         ]
-        pid = procs.start("phoenix", argv, env, pid_file, log_file)
-        procs.wait_healthy(
-            "Phoenix (first start migrates its database)",
-            self.settings.phoenix_base + "/healthz",
-            pid,
-            log_file,
-            PHOENIX_START_TIMEOUT,
+        return procs.start(
+            "phoenix", argv, env, self.state.pid_file("phoenix"), self.state.log_file("phoenix")
         )
 
-    def _start_proxy(self, session: dict[str, str] | None, inherit_session_env: bool) -> None:
-        pid_file, log_file = self.state.pid_file("proxy"), self.state.log_file("proxy")
-        if procs.read_pid(pid_file):
-            return
-        _check_port_free(self.settings.proxy_port, "the proxy", "--proxy-port")
+    def _spawn_proxy(self) -> int:
         env = proxy_env(
-            self.settings, master_key(self.state) or "", session, self.environ, inherit_session_env
+            self.settings,
+            master_key(self.state) or "",
+            None,
+            self.environ,
+            inherit_session_env=True,
+            proxy_session_file=self.state.proxy_session,
         )
         self.state.proxy_config.write_text(
             proxy_config.render(self.settings.upstream_url, bool(env.get("ANTHROPIC_API_KEY")))
         )
-        pid = procs.start(
-            "litellm proxy", proxy_argv(self.settings, self.state.proxy_config), env, pid_file, log_file
+        argv = proxy_argv(self.settings, self.state.proxy_config)
+        return procs.start(
+            "litellm proxy", argv, env, self.state.pid_file("proxy"), self.state.log_file("proxy")
         )
-        procs.wait_healthy(
-            "the patched LiteLLM proxy",
-            self.settings.proxy_url + "/health/liveliness",
-            pid,
-            log_file,
-            PROXY_START_TIMEOUT,
-        )
+
+    def start_phoenix(self) -> None:
+        """Start only Phoenix, if it is not running (the bench's shared Phoenix)."""
+        if procs.read_pid(self.state.pid_file("phoenix")):
+            return
+        self.state.ensure()
+        self._check_ports(["phoenix"])
+        self._wait("phoenix", self._spawn_phoenix())
+
+    def _start_proxy(self) -> None:
+        self._check_ports(["proxy"])
+        self._wait("proxy", self._spawn_proxy())
 
 
 def _wait_port_released(port: int, timeout: float = 15.0) -> None:

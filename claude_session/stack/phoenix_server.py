@@ -41,7 +41,8 @@ def main(argv: list[str]) -> int:
     from phoenix.server.main import main as phoenix_main
 
     sys.argv = ["phoenix", *argv]
-    return int(phoenix_main() or 0)
+    phoenix_main()
+    return 0
 
 
 if __name__ == "__main__":

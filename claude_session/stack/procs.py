@@ -105,7 +105,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def http_ok(url: str, timeout: float = 2.0, method: str = "GET") -> bool:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=timeout) as resp:
-            return 200 <= resp.status < 300
+            return 200 <= int(resp.status) < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

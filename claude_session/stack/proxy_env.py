@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from claude_session.session import fields
 from claude_session.stack.settings import DEFAULT_WORKERS, StackSettings
@@ -42,6 +43,7 @@ def proxy_env(
     session: Mapping[str, str] | None,
     base: Mapping[str, str],
     inherit_session_env: bool,
+    proxy_session_file: Path | None = None,
 ) -> dict[str, str]:
     """`base` less the client's variables, plus what the proxy needs; the proxy-wide session as
     PHOENIX_SESSION_* (`session`, or with `inherit_session_env` the guide's vars already in `base`)."""
@@ -49,7 +51,7 @@ def proxy_env(
     manual = fields.from_env(base) if inherit_session_env else {}
     for field in fields.FIELDS:
         env.pop(field.env, None)
-    env.update(fields.to_env(session if session is not None else manual))
+    env.update(fields.to_env(with_session_id(session if session is not None else manual)))
     env.update(
         {
             "LITELLM_MASTER_KEY": master_key,
@@ -60,6 +62,9 @@ def proxy_env(
             "ANTHROPIC_API_BASE": settings.upstream_url,
         }
     )
+    if proxy_session_file is not None:
+        # The proxy-wide session set with --proxy-wide, shared by every worker.
+        env["CLAUDE_SESSION_PROXY_SESSION_FILE"] = str(proxy_session_file)
     if settings.offline:
         env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY
     for key, value in PROXY_TUNING_ENV.items():
@@ -69,6 +74,19 @@ def proxy_env(
     else:
         env.pop("CLAUDE_SESSION_PRICES", None)
     return env
+
+
+def with_session_id(session: Mapping[str, str]) -> dict[str, str]:
+    """`session` with an id: made here, once, before the proxy's workers start.
+
+    A proxy-wide type, version or name without an id (the guide's exported variables) would
+    otherwise get one id per worker process, splitting one session in as many.
+    """
+    chosen = dict(session)
+    if chosen and not chosen.get(fields.SESSION_ID.key):
+        session_type = chosen.setdefault(fields.SESSION_TYPE.key, fields.DEFAULT_TYPE)
+        chosen[fields.SESSION_ID.key] = fields.new_session_id(session_type)
+    return chosen
 
 
 def main(argv: list[str]) -> int:

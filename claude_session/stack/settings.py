@@ -62,18 +62,17 @@ class StackSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackSettings:
         """Defaults, overridden by CLAUDE_SESSION_* and PHOENIX_PROJECT_NAME in `environ`."""
-        numbers: dict[str, Any] = {}
-        for attr, var in (
-            ("proxy_port", "CLAUDE_SESSION_PROXY_PORT"),
-            ("phoenix_port", "CLAUDE_SESSION_PHOENIX_PORT"),
-            ("phoenix_grpc_port", "CLAUDE_SESSION_PHOENIX_GRPC_PORT"),
-            ("upstream_port", "CLAUDE_SESSION_UPSTREAM_PORT"),
-            ("workers", "CLAUDE_SESSION_PROXY_WORKERS"),
-        ):
-            if environ.get(var):
-                numbers[attr] = _port_or_count(var, environ[var])
+        base = cls()
+
+        def number(var: str, default: int) -> int:
+            return _port_or_count(var, environ[var]) if environ.get(var) else default
+
         return cls(
-            **numbers,
+            proxy_port=number("CLAUDE_SESSION_PROXY_PORT", base.proxy_port),
+            phoenix_port=number("CLAUDE_SESSION_PHOENIX_PORT", base.phoenix_port),
+            phoenix_grpc_port=number("CLAUDE_SESSION_PHOENIX_GRPC_PORT", base.phoenix_grpc_port),
+            upstream_port=number("CLAUDE_SESSION_UPSTREAM_PORT", base.upstream_port),
+            workers=number("CLAUDE_SESSION_PROXY_WORKERS", base.workers),
             offline=environ.get("CLAUDE_SESSION_OFFLINE", "") in _TRUE,
             phoenix_url=environ.get("CLAUDE_SESSION_PHOENIX_URL") or None,
             project=environ.get("PHOENIX_PROJECT_NAME") or DEFAULT_PROJECT,
@@ -84,8 +83,13 @@ class StackSettings:
     @classmethod
     def on_free_ports(cls, **overrides: Any) -> StackSettings:
         """A private stack on free 127.0.0.1 ports (the demo, tests, benchmarks)."""
-        ports = ("proxy_port", "phoenix_port", "phoenix_grpc_port", "upstream_port")
-        return cls(**{name: procs.free_port() for name in ports}, **overrides)
+        free = cls(
+            proxy_port=procs.free_port(),
+            phoenix_port=procs.free_port(),
+            phoenix_grpc_port=procs.free_port(),
+            upstream_port=procs.free_port(),
+        )
+        return dataclasses.replace(free, **overrides)
 
     @classmethod
     def recorded(cls, state: StatePaths) -> StackSettings | None:

@@ -31,7 +31,6 @@ class StackStatus:
     state: StatePaths
     settings: StackSettings | None
     components: dict[str, ComponentStatus] = field(default_factory=dict)
-    proxy_session: dict[str, Any] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -54,5 +53,4 @@ class StackStatus:
                 entry["container"] = component.container
                 entry["state"] = component.state
             report["components"][name] = entry
-        report["proxy_session"] = self.proxy_session
         return report

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from claude_session.session import launcher
+from claude_session.stack import procs
 from claude_session.stack.local import LocalStack
 from claude_session.stack.proxy_env import PROXY_TUNING_ENV
-from claude_session.stack import procs
 from claude_session.stack.state import StatePaths
 from tests import support
 from tests.faults.helpers import median_ms, now_iso, span_count, wait_span_count

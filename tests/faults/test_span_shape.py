@@ -1,6 +1,6 @@
 """The shipped tuning keeps the spans whole: two spans per request, prompts kept, no junk span.
 
-claude_session.stack.proxy_env.PROXY_TUNING_ENV turns LiteLLM's `raw_gen_ai_request` span off through OpenTelemetry's
+stack.proxy_env.PROXY_TUNING_ENV turns LiteLLM's `raw_gen_ai_request` span off through OpenTelemetry's
 capture-mode setting, which LiteLLM's arize_phoenix attributes do not consult; this checks
 that the spans Phoenix gets still carry the prompt and the reply.
 """

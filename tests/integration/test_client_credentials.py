@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from claude_session.session import fields
-from claude_session.stack.local import LocalStack
 from claude_session.stack import procs
+from claude_session.stack.local import LocalStack
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key
 from tests.support import Stack

@@ -203,7 +203,13 @@ def test_numbers_equal_sums_of_what_was_sent(traffic: Traffic, capsys: pytest.Ca
         )
         assert group["latency_p50_ms"] == pytest.approx(expected["latency_p50_ms"], abs=0.1)
         assert group["latency_p95_ms"] == pytest.approx(expected["latency_p95_ms"], abs=0.1)
-        assert group["ttft_p50_ms"] is None  # LiteLLM's spans carry no time to first token
+        ttfts = [  # streamed requests only (claude_session.ttft_ms, patch 0009)
+            span["attributes"]["claude_session.ttft_ms"]
+            for span in traffic.spans
+            if span["attributes"]["session.prompt_version"] == version
+            and "claude_session.ttft_ms" in span["attributes"]
+        ]
+        assert ttfts and group["ttft_p50_ms"] == pytest.approx(float(np.percentile(ttfts, 50)), abs=0.01)
         assert group["models"] == [MODEL]
         assert not group["cost_mismatch"]  # the stack registered LiteLLM's prices in Phoenix
     total = sum(traffic.expected(v)["cost_usd"] for v in ("v1", "v2"))

@@ -133,17 +133,23 @@ def record_docker_stack(state: StatePaths, port: int) -> StackSettings:
     return settings
 
 
-def test_restart_proxy_passes_the_session_and_recreates_only_the_proxy(
-    fake_docker: Path, project_dir: Path, state: StatePaths, healthy_port: int
+def test_restart_recreates_only_the_proxy_with_the_guides_exported_session(
+    fake_docker: Path,
+    project_dir: Path,
+    state: StatePaths,
+    healthy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     record_docker_stack(state, healthy_port)
-    session = {
-        "session_id": "code-review-20261124-130000-a1b2c3",
-        "session_type": "code-review",
-        "prompt_version": "v2",
-        "session_name": "auth module",
+    exported = {
+        "PHOENIX_SESSION_ID": "code-review-20261124-130000-a1b2c3",
+        "PHOENIX_SESSION_TYPE": "code-review",
+        "PHOENIX_PROMPT_VERSION": "v2",
+        "PHOENIX_SESSION_NAME": "auth module",
     }
-    recorded_compose(state, project_dir).restart_proxy(session)
+    for var, value in exported.items():
+        monkeypatch.setenv(var, value)
+    recorded_compose(state, project_dir).restart_proxy()
 
     (call,) = compose_calls(fake_docker)
     assert call["argv"] == [
@@ -156,12 +162,7 @@ def test_restart_proxy_passes_the_session_and_recreates_only_the_proxy(
         "litellm-proxy-phoenix",
     ]
     assert call["cwd"] == str(project_dir)
-    assert {k: call["env"][k] for k in SESSION_VARS} == {
-        "PHOENIX_SESSION_ID": "code-review-20261124-130000-a1b2c3",
-        "PHOENIX_SESSION_TYPE": "code-review",
-        "PHOENIX_PROMPT_VERSION": "v2",
-        "PHOENIX_SESSION_NAME": "auth module",
-    }
+    assert {k: call["env"][k] for k in SESSION_VARS} == exported
     assert call["env"]["CLAUDE_SESSION_PROXY_PORT"] == str(healthy_port)
     # The key compose hands the proxy is the .env one, and the launcher reads the same.
     key = call["env"]["LITELLM_MASTER_KEY"]
@@ -170,7 +171,7 @@ def test_restart_proxy_passes_the_session_and_recreates_only_the_proxy(
     assert stat.S_IMODE(state.master_key.stat().st_mode) == 0o600
 
 
-def test_reset_clears_every_session_variable_even_when_exported(
+def test_session_variables_not_exported_are_set_empty(
     fake_docker: Path,
     project_dir: Path,
     state: StatePaths,
@@ -179,8 +180,8 @@ def test_reset_clears_every_session_variable_even_when_exported(
 ) -> None:
     record_docker_stack(state, healthy_port)
     for var in SESSION_VARS:
-        monkeypatch.setenv(var, "stale")
-    recorded_compose(state, project_dir).restart_proxy(None)
+        monkeypatch.delenv(var, raising=False)
+    recorded_compose(state, project_dir).restart_proxy()
     (call,) = compose_calls(fake_docker)
     assert call["argv"][-2:] == ["--force-recreate", "litellm-proxy-phoenix"]
     # Set and empty: compose takes them over any value in .env, and the proxy sees no session.
@@ -195,7 +196,7 @@ def test_missing_docker_is_one_line(
     monkeypatch.setenv("PATH", str(empty))
     record_docker_stack(state, 1)
     with pytest.raises(ClaudeSessionError) as caught:
-        recorded_compose(state, project_dir).restart_proxy({"session_id": "x"})
+        recorded_compose(state, project_dir).restart_proxy()
     message = str(caught.value)
     assert "\n" not in message
     assert "`docker` command" in message and "not on PATH" in message

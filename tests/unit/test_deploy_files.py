@@ -394,7 +394,7 @@ def test_check_tools_are_pinned() -> None:
 def test_entrypoint_applies_the_local_stacks_tuning_defaults(
     fake_litellm: tuple[Path, dict[str, str]],
 ) -> None:
-    """The container runs with the same tuned defaults as `claude-session up` (stack.proxy_env.PROXY_TUNING_ENV)."""
+    """The container runs with the same tuned defaults as `claude-session up` (PROXY_TUNING_ENV)."""
     from claude_session.stack.settings import DEFAULT_WORKERS
 
     _, env = fake_litellm

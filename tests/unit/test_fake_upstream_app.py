@@ -68,7 +68,7 @@ def _names(events: list[tuple[str, Any]]) -> list[str]:
 def _assert_error(response: httpx.Response, status: int, error_type: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["request-id"].startswith("req_fake_")
-    payload = response.json()
+    payload: dict[str, Any] = response.json()
     assert payload["type"] == "error" and payload["error"]["type"] == error_type
     assert isinstance(payload["error"]["message"], str) and payload["error"]["message"]
     return payload

@@ -373,3 +373,24 @@ def test_phoenix_costs_asks_one_aliased_query() -> None:
     assert seen["variables"] == {"id": "pid", "f0": "cond 1", "f1": "cond 2"}
     assert "g0: costSummary(filterCondition: $f0)" in seen["query"]
     assert phoenix_costs(Costs(), "pid", {}) == {}  # type: ignore[arg-type]
+
+
+def test_phoenix_session_cost_sums_the_sessions_own_cost_in_batches() -> None:
+    from claude_session.report import fetch
+
+    queries: list[dict[str, Any]] = []
+
+    class Sessions:
+        def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+            queries.append(variables)
+            assert "getProjectSessionById(sessionId: $s0) { costSummary" in query
+            return {
+                alias: None if sid == "unknown" else {"costSummary": {"total": {"cost": 0.5}}}
+                for alias, sid in variables.items()
+            }
+
+    ids = {f"s{i}" for i in range(fetch.SESSION_BATCH + 1)} | {"unknown"}
+    total = fetch.phoenix_session_cost(Sessions(), ids)  # type: ignore[arg-type]
+    assert total == pytest.approx(0.5 * (fetch.SESSION_BATCH + 1))
+    assert [len(q) for q in queries] == [fetch.SESSION_BATCH, 2]
+    assert fetch.phoenix_session_cost(Sessions(), set()) == 0.0  # type: ignore[arg-type]

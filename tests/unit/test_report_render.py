@@ -124,7 +124,7 @@ def test_comparison_table_shows_the_hand_computed_figures() -> None:
 def test_without_a_baseline_there_are_no_change_rows() -> None:
     lines = comparison_table(make_report())
     assert not any(line.startswith("change vs") for line in lines)
-    assert len(lines) == 1 + len(render.ROWS)
+    assert len(lines) == 1 + len(render.ROWS) + len(render._attribution_rows(make_report()))
 
 
 def test_many_groups_are_split_into_blocks_each_led_by_the_baseline() -> None:
@@ -177,7 +177,7 @@ def test_table_fits_100_columns_above_the_filters() -> None:
     assert lines[0] == "project 'claude-code' at http://127.0.0.1:6006"
     assert lines[1] == "12 requests in 6 sessions, 2026-11-24 13:00 to 2026-11-24 13:51 UTC"
     assert lines[2] == "filters: type=code-review"
-    assert "      Phoenix's own figure for these spans: $0.0340 (agrees)" in lines
+    assert "      Phoenix's own figure for these sessions: $0.0340 (agrees)" in lines
     assert "v2 vs v1: -90% tokens per session, -79% cost per session, -50% p50 latency" in lines
     warning = [line for line in head if line.startswith("warning: ")]
     assert len(warning) == 1  # wrapped, the rest indented
@@ -191,7 +191,7 @@ def test_table_fits_100_columns_above_the_filters() -> None:
 def test_table_says_when_phoenix_cost_differs() -> None:
     report = make_report()
     report.phoenix_cost_usd = 0.0
-    assert "      Phoenix's own figure for these spans: $0 (DIFFERS, see the warnings)" in table(report)
+    assert "      Phoenix's own figure for these sessions: $0 (DIFFERS, see the warnings)" in table(report)
 
 
 @pytest.mark.xfail(

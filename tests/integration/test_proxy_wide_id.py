@@ -1,0 +1,57 @@
+"""One proxy-wide session id per proxy, whatever the number of workers (issue 10, item 5).
+
+The guide's way for CI: PHOENIX_SESSION_TYPE exported before the proxy starts, no id.
+The id is made once by the stack before the workers start, so every worker tags alike.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from claude_session.stack import procs
+from claude_session.stack.local import LocalStack
+from claude_session.stack.proxy_env import OFFLINE_UPSTREAM_KEY
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths, master_key
+from tests.support import LLM_SPAN, Stack, wait_for_spans
+
+REQUESTS = 20
+
+
+@pytest.fixture(scope="module")
+def two_worker_proxy(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = StatePaths(tmp_path_factory.mktemp("proxy-wide-state"))
+    settings = StackSettings(
+        proxy_port=procs.free_port(),
+        anthropic_url=live_stack.settings.upstream_url,  # the running fake upstream, as a gateway
+        phoenix_url=live_stack.settings.phoenix_base,  # external: only the proxy starts
+        project=live_stack.project,
+        workers=2,
+    )
+    run_type = f"ci-{uuid.uuid4().hex[:8]}"
+    environ = {**live_stack.env, "PHOENIX_SESSION_TYPE": run_type, "ANTHROPIC_API_KEY": OFFLINE_UPSTREAM_KEY}
+    stack = LocalStack(settings, state, environ)
+    try:
+        stack.up()
+        yield Stack(settings, state, master_key(state, create=False) or "", live_stack.phoenix, environ)
+    finally:
+        stack.down()
+
+
+def test_twenty_untagged_requests_on_two_workers_carry_one_session_id(two_worker_proxy: Stack) -> None:
+    run_type = two_worker_proxy.env["PHOENIX_SESSION_TYPE"]
+    for _ in range(REQUESTS):  # a new connection each time, so both workers serve some
+        response = two_worker_proxy.messages(None)
+        assert response.status_code == 200, response.text
+    spans = wait_for_spans(two_worker_proxy, {"session.type": run_type}, REQUESTS, name=LLM_SPAN)
+    ids = {span["attributes"]["session.id"] for span in spans}
+    assert len(spans) == REQUESTS
+    assert len(ids) == 1, ids
+    (session_id,) = ids
+    assert session_id.startswith(f"{run_type}-")
+    workers = procs.read_pid(two_worker_proxy.state.pid_file("proxy"))
+    assert workers is not None and os.getpgid(workers) > 0
