@@ -22,7 +22,7 @@ ANNOUNCE = re.compile(r"claude-session: (\S+) \(")
 @pytest.fixture(scope="module")
 def claude_bin() -> str:
     try:
-        return launcher.find_claude()
+        return launcher.find_claude(os.environ)
     except Exception as err:
         pytest.fail(f"the Claude Code CLI is missing; scripts/install installs it ({err})")
 

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,10 @@ def test_a_subagent_run_is_split_between_main_loop_and_subagent(
     session_id = match.group(1)
 
     # The main loop's tool_use turn, the sub-agent's request, the main loop's turn with the result.
+    # Spans reach Phoenix in batches: wait for both kinds, then for the export to settle.
+    wait_for_spans(live_stack, {"session.id": session_id, "claude_code.request_class": "subagent"}, 1)
+    wait_for_spans(live_stack, {"session.id": session_id, "claude_code.request_class": "main"}, 2)
+    time.sleep(6)
     spans = wait_for_spans(live_stack, {"session.id": session_id}, 3)
     attrs = [session_of(span) for span in spans]
     classes = [a.get("claude_code.request_class") for a in attrs]

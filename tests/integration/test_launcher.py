@@ -69,7 +69,7 @@ def fake_claude(tmp_path: Path) -> tuple[Path, Path]:
         (["-t", "x:y", "hi"], "--type: only letters"),
         (["-v", "v1\nX-Evil: 1", "hi"], "--version: only letters"),
         (["-n", "n" * 101, "hi"], "--name: at most 100 characters"),
-        (["-n", "tab\there", "hi"], "--name: only letters"),
+        (["-n", "tab\there", "hi"], "--name: no control characters"),
         (["--id", "a:b", "hi"], "--id: only letters"),
         (["-t", "ok", "--shell", "a prompt"], "--shell takes no command"),
         (["--reset", "-t", "x"], "--reset takes no other option"),

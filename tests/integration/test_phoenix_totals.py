@@ -7,6 +7,7 @@ totals equal the sum over the `litellm_request` spans (read back through the RES
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -187,3 +188,32 @@ def test_project_totals_equal_the_litellm_request_sums(
         assert sums["phoenix_prompt"] == pytest.approx(sums["prompt"], rel=REL)
         assert sums["phoenix_completion"] == pytest.approx(sums["completion"], rel=REL)
         assert sums["phoenix_tokens"] == pytest.approx(sums["prompt"] + sums["completion"], rel=REL)
+
+
+def test_report_compares_with_phoenix_session_totals(
+    live_stack: Stack, traffic: dict[str, list[dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report's "Phoenix's own figure" is the sum of its sessions' own cost, and agrees."""
+    from claude_session.cli import main as cli
+
+    kind = next(iter(traffic.values()))[0]["attributes"]["session.type"]
+    argv = ["report", "--phoenix-url", live_stack.settings.phoenix_base, "--project", live_stack.project]
+    assert cli.main([*argv, "--type", kind, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    sessions = sum(
+        float(
+            live_stack.phoenix.graphql(SESSION_TOTALS, {"s": s})["getProjectSessionById"]["costSummary"][
+                "total"
+            ]["cost"]
+        )
+        for s in traffic
+    )
+    litellm = sum(_sums(spans)["cost"] for spans in traffic.values())
+    print(f"report: LiteLLM ${data['cost_usd']:.6f}, Phoenix sessions ${data['phoenix_cost_usd']:.6f}")
+    assert data["phoenix_cost_usd"] == pytest.approx(sessions, rel=1e-9)
+    assert data["cost_usd"] == pytest.approx(litellm, rel=1e-9)
+    assert data["phoenix_cost_usd"] == pytest.approx(data["cost_usd"], rel=REL)
+    assert cli.main([*argv, "--type", kind]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (line,) = [line for line in lines if "Phoenix's own figure for these sessions:" in line]
+    assert line.endswith("(agrees)"), line

@@ -41,6 +41,13 @@ Usage = tuple[int, int, int, int]  # in, out, cache_read, cache_write
 # --------------------------------------------------------------------------- helpers
 
 
+@pytest.fixture(autouse=True)
+def _the_test_stacks_environment(live_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report` in-process reads its environment at the edge, as it would in a user's shell."""
+    for name, value in live_stack.env.items():
+        monkeypatch.setenv(name, value)
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """The command line in-process: exit code, stdout, stderr."""
     code = cli.main(list(argv))

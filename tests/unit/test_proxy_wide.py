@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,11 +49,12 @@ async def test_set_get_and_clear_with_the_master_key(client: httpx.AsyncClient, 
     assert put.status_code == 200 and put.json() == {"session": SESSION}
     assert json.loads((tmp_path / "proxy_session.json").read_text()) == SESSION
     got = await client.get(PROXY_SESSION_ROUTE, headers={"authorization": f"Bearer {KEY}"})
-    assert got.json() == {"session": SESSION}
+    assert got.json()["session"] == SESSION
+    assert got.json()["worker"] == os.getpid()  # which worker answered
     cleared = await client.delete(PROXY_SESSION_ROUTE, headers=auth)
     assert cleared.status_code == 200
     assert not (tmp_path / "proxy_session.json").exists()
-    assert (await client.get(PROXY_SESSION_ROUTE, headers=auth)).json() == {"session": None}
+    assert (await client.get(PROXY_SESSION_ROUTE, headers=auth)).json()["session"] is None
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-litellm-api-key": "sk-wrong"}, {"authorization": "Bearer sk-x"}])
