@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Any
 
 from claude_session.proxy.proxy_wide import ProxyWideStore
 from claude_session.proxy.settings import proxy_settings
@@ -27,14 +28,14 @@ def proxy_defaults() -> Mapping[str, str]:
 
 def merge_requester_metadata(
     tagged: object, from_body: object, *, defaults: Mapping[str, str] | None = None
-) -> dict | None:
+) -> dict[str, Any] | None:
     """requester_metadata = the body's metadata, then the request's session, then the proxy defaults.
 
     Stock LiteLLM kept only one of the first two; keeping both means the client's own
     metadata (Claude Code's user_id) survives next to the session fields.
     `defaults`: the proxy-wide session; None means this process's (`proxy_defaults()`).
     """
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     if isinstance(from_body, Mapping):
         merged.update(from_body)
     if isinstance(tagged, Mapping):

@@ -146,7 +146,7 @@ def tag_request(data: object) -> None:
     target["requester_metadata"] = {**(requester if isinstance(requester, dict) else {}), **session}
 
 
-def _is_litellm_metadata(data: dict) -> bool:
+def _is_litellm_metadata(data: dict[str, Any]) -> bool:
     """Whether data["metadata"] is LiteLLM's own (chat completions) rather than Anthropic's body field."""
     if isinstance(data.get("litellm_metadata"), dict):
         return False

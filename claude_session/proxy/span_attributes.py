@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from claude_session.proxy import gateway_hints
 from claude_session.proxy.metadata import proxy_defaults
@@ -42,7 +42,7 @@ def _conversation_id_from_user_id(user_id: object) -> str | None:
     return None
 
 
-def _claude_code_id(metadata: Mapping, requester: Mapping) -> str | None:
+def _claude_code_id(metadata: Mapping[str, Any], requester: Mapping[str, Any]) -> str | None:
     return (
         fields.valid_claude_code_id(requester.get(fields.CLAUDE_CODE_KEY))
         or _conversation_id_from_user_id(requester.get("user_id"))
@@ -50,7 +50,7 @@ def _claude_code_id(metadata: Mapping, requester: Mapping) -> str | None:
     )
 
 
-def _fallback_session_id(metadata: Mapping, claude_code_id: str | None) -> str | None:
+def _fallback_session_id(metadata: Mapping[str, Any], claude_code_id: str | None) -> str | None:
     """Upstream's end-user id, unless it is Claude Code's whole user_id JSON (never a session id)."""
     if claude_code_id:
         return claude_code_id
@@ -61,7 +61,7 @@ def _fallback_session_id(metadata: Mapping, claude_code_id: str | None) -> str |
 
 
 def set_session_attributes(
-    span: Span, metadata: Mapping, *, defaults: Mapping[str, str] | None = None
+    span: Span, metadata: Mapping[str, Any], *, defaults: Mapping[str, str] | None = None
 ) -> None:
     """Set session.id/type/prompt_version/name, claude_code.session_id and the gateway hints on `span`.
 
