@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # The patched LiteLLM proxy of claude-session (docs/docker.md).
 #
 # The image is built by the same script as a local install: scripts/install
@@ -15,6 +13,10 @@
 
 # Base image: tag and digest (multi-arch index). Refresh both together:
 #   docker buildx imagetools inspect python:3.11-slim-bookworm
+# Without registry access, pass any local Debian-based Python 3.11 image instead
+# (README, "Running with Docker"; scripts/docker-engine makes one from debootstrap):
+#   docker build --build-arg PYTHON_IMAGE=claude-session-local/python:3.11-bookworm .
+# No `# syntax=` line on purpose: BuildKit would pull its frontend from a registry.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 FROM ${PYTHON_IMAGE} AS builder

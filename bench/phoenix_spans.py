@@ -31,6 +31,11 @@ def span_counts(client: PhoenixClient, project: str) -> dict[str, int]:
     return {"total": int(node["total"]), RAW_SPAN: int(node["raw"])}
 
 
+def phoenix_db_bytes(services: Services) -> int:
+    """Bytes of Phoenix's SQLite database in its working directory (with its WAL and journal files)."""
+    return sum(path.stat().st_size for path in services.state.phoenix_dir.glob("*.db*") if path.is_file())
+
+
 def phoenix_busy(services: Services) -> bool:
     """Whether Phoenix is still working (ingesting spans) over the next second."""
     pid = services.phoenix_pid

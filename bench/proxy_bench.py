@@ -38,8 +38,9 @@ if __package__ in (None, ""):  # run as a script: the repository root instead of
 from bench import RESULTS_DIR, paths
 from bench.load import claude_code_body
 from bench.measure import SMOKE_WARMUP_REQUESTS, WARMUP_REQUESTS, run_path
-from bench.report_table import add_derived, table
+from bench.report_table import add_derived, cli_table, table
 from bench.services import Started, start_services
+from bench.stack_timings import stack_timings
 from bench.stock import pinned_litellm, stock_site
 from claude_session.stack.proxy_env import PROXY_TUNING_ENV
 from claude_session.stack.settings import DEFAULT_WORKERS
@@ -67,6 +68,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--levels", help="concurrency=requests,... (default 1=300,8=1000,32=1500)")
     parser.add_argument("--think-ms", type=float, default=THINK_MS, help="fake upstream think time")
     parser.add_argument("--reply-words", type=int, default=REPLY_WORDS, help="words in the streamed reply")
+    parser.add_argument(
+        "--cli-timings",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time `up` cold/warm, --proxy-wide and --reset on a stack of their own (not with --smoke)",
+    )
     args = parser.parse_args(argv)
     chosen = tuple(args.paths.split(",")) if args.paths else (PATHS_SMOKE if args.smoke else PATHS_FULL)
     unknown = sorted(set(chosen) - set(PATHS_FULL))
@@ -124,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     signal.signal(signal.SIGTERM, _interrupted)
     root = Path(tempfile.mkdtemp(prefix="cs-proxy-bench-"))
+    timings: dict[str, Any] | None = None
     try:
+        if args.cli_timings if args.cli_timings is not None else not args.smoke:
+            print("timing `up`, --proxy-wide and --reset...", file=sys.stderr, flush=True)
+            timings = stack_timings(root)
         with Started() as started_here:
             services = start_services(root, started_here, upstream_options)
             for path in args.paths:
@@ -135,10 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratios = add_derived(results)
     report["results"] = results
     report["ratios"] = ratios
+    report["cli"] = timings
     report["duration_s"] = round(time.monotonic() - started, 1)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
     print(table(results, ratios))
+    if timings:
+        print("\n" + cli_table(timings))
     print(f"\nwrote {output} ({report['duration_s']} s)")
     return 0
 

@@ -97,7 +97,7 @@ def time_rest_listing(client: PhoenixClient, sample: int = 5_000) -> tuple[float
 def bench(base_url: str, repeat: int) -> None:
     print(
         f"{'variant':22} {'wall s':>7} {'cold s':>7} {'fetch s':>8} {'aggr s':>7} "
-        f"{'check s':>8} {'spans':>7} {'pages':>6}"
+        f"{'check s':>8} {'stats s':>8} {'spans':>7} {'pages':>6}"
     )
     for label, args in VARIANTS.items():
         runs = [run_report(base_url, args) for _ in range(repeat)]
@@ -110,7 +110,7 @@ def bench(base_url: str, repeat: int) -> None:
         spans, pages = int(timing.get("spans", 0)), int(timing.get("pages", 0))
         print(
             f"{label:22} {wall:7.2f} {runs[0][0]:7.2f} {median('fetch_s'):8.2f} {median('aggregate_s'):7.2f} "
-            f"{median('phoenix_cost_s'):8.2f} {spans:7,} {pages:6}",
+            f"{median('phoenix_cost_s'):8.2f} {median('stats_s'):8.3f} {spans:7,} {pages:6}",
             flush=True,
         )
 

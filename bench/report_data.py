@@ -10,6 +10,8 @@ import random
 import time
 from dataclasses import dataclass
 
+from claude_session.proxy.root_span import TTFT_ATTRIBUTE
+
 LLM_SPAN = "litellm_request"
 TYPES = ("code-review", "debugging", "documentation", "testing", "refactoring")
 VERSIONS = ("v1", "v2", "v3")
@@ -53,7 +55,7 @@ class SpanSpec:
     cache_write: int
     cost: float
     error: bool
-    ttft_ms: float | None = None  # time to first token, when set (the proxy's spans lack it)
+    ttft_ms: float | None = None  # time to first token, on streamed requests (patch 0009)
 
     @property
     def latency_ms(self) -> float:
@@ -155,7 +157,7 @@ def span_attributes(spec: SpanSpec, payload: str = "") -> dict[str, AttributeVal
             }
         )
     if spec.ttft_ms is not None:
-        attributes["llm.time_to_first_token_ms"] = spec.ttft_ms
+        attributes[TTFT_ATTRIBUTE] = spec.ttft_ms
     if payload:
         attributes["llm.invocation_parameters"] = payload
     return attributes

@@ -117,4 +117,51 @@ def table(results: dict[str, dict[str, Any]], ratios: dict[str, Any]) -> str:
             f"{_fmt(result.get('spans_per_request'))} | {_fmt(spans.get('raw_gen_ai_request'))} | "
             f"{_fmt(seen.get('with_session_type'))}/{_fmt(seen.get('sampled'))} |"
         )
+    lines += ["", *stack_table(results)]
     return "\n".join(lines)
+
+
+def _steady_median(result: dict[str, Any]) -> object:
+    level = result.get("levels", {}).get("1") or {}
+    return level.get("latency_p50_ms")
+
+
+def stack_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """First request after a start against the steady median, Phoenix storage and ingest, stack RSS."""
+    lines = [
+        "| path | first request ms | c=1 p50 ms | first/p50 | Phoenix bytes/request | Phoenix CPU ms/request "
+        "| stack RSS idle MB | stack peak RSS c=8 MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in results.items():
+        if name == "direct" or "first_request_ms" not in result:
+            continue
+        first, median = result.get("first_request_ms"), _steady_median(result)
+        busy = result.get("levels", {}).get("8") or {}
+        lines.append(
+            _row(
+                [
+                    name,
+                    first,
+                    median,
+                    _ratio(first, median),
+                    result.get("phoenix_bytes_per_request"),
+                    result.get("phoenix_cpu_ms_per_request"),
+                    result.get("stack_idle_rss_mb"),
+                    busy.get("stack_peak_rss_mb"),
+                ]
+            )
+        )
+    return lines
+
+
+def cli_table(timings: dict[str, Any]) -> str:
+    """`up` cold and warm, `--proxy-wide` set and `--reset`, in seconds (bench.stack_timings)."""
+    keys = ("up_cold_s", "up_warm_s", "proxy_wide_set_s", "proxy_wide_reset_s")
+    return "\n".join(
+        [
+            "| `up` cold s | `up` warm s | `--proxy-wide` s | `--reset` s |",
+            "|---:|---:|---:|---:|",
+            _row([timings.get(key) for key in keys]),
+        ]
+    )

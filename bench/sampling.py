@@ -47,18 +47,18 @@ def cpu_busy(pid: int, interval: float = 1.0, threshold_s: float = 0.15) -> bool
 
 
 class RssSampler:
-    """Peak RSS of a process tree, sampled every 0.2 s in a thread (`with RssSampler(pid) as rss`)."""
+    """Peak RSS of process trees (summed), sampled every 0.2 s in a thread (`with RssSampler(pid) as rss`)."""
 
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
+    def __init__(self, *pids: int | None) -> None:
+        self.pids = [pid for pid in pids if pid is not None]
         self.peak = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.pid is not None:
-                self.peak = max(self.peak, tree_rss_mb(self.pid))
+            if self.pids:
+                self.peak = max(self.peak, sum(tree_rss_mb(pid) for pid in self.pids))
             self._stop.wait(RSS_INTERVAL_S)
 
     def __enter__(self) -> RssSampler:

@@ -8,11 +8,13 @@ comparison report, and stops what it started unless --keep is given.
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from claude_session.cli.context import Context
 from claude_session.errors import ClaudeSessionError
@@ -34,6 +36,26 @@ PROMPTS = {
         "3) code quality 4) best practices",
     ],
 }
+SESSIONS_PER_VERSION = 10  # enough for the intervals to say something; the versions alternate
+POOL = 3  # sessions run at once
+# Token usage the fake upstream reports per request ([[usage:...]] directive): v2's focused prompt
+# reads and writes less; each session varies around it (deterministic noise, sd ~15%).
+USAGE = {
+    "v1": {"in": 3_000, "out": 700, "cache_read": 24_000, "cache_write": 3_000},
+    "v2": {"in": 2_400, "out": 560, "cache_read": 19_000, "cache_write": 2_400},
+}
+FAILS_EVERY = {"v1": 3, "v2": 5}  # every Nth session's `--check` fails (false), the others pass (true)
+
+
+def session_prompt(version: str, index: int) -> str:
+    """The prompt of one demo session: the version's text and its usage directive."""
+    noise = random.Random(f"{version}-{index}").lognormvariate(0.0, 0.15)
+    usage = " ".join(f"{key}={round(value * noise)}" for key, value in USAGE[version].items())
+    return f"{PROMPTS[version][index % len(PROMPTS[version])]} [[usage {usage}]]"
+
+
+def session_check(version: str, index: int) -> str:
+    return "false" if index % FAILS_EVERY[version] == FAILS_EVERY[version] - 1 else "true"
 
 
 def main(argv: list[str], ctx: Context) -> int:
@@ -95,24 +117,33 @@ def main(argv: list[str], ctx: Context) -> int:
 def _run_prompts(env: dict[str, str], workers: int) -> list[str]:
     """Each prompt is one `claude-session -t code-review -v VERSION -n demo PROMPT`, in a fresh HOME.
 
-    Warm-up sessions go first (two per proxy worker ; type `demo-warm-up`, left out of
-    the report), and the versions alternate, so no version pays alone for a cold worker.
+    Warm-up sessions go first, one at a time (two per proxy worker ; type `demo-warm-up`, left
+    out of the report); then SESSIONS_PER_VERSION per version, the versions alternating, POOL
+    at a time, each with `--check true` or `--check false` (its outcome, recorded in Phoenix).
     """
-    warm_up = [("demo-warm-up", "v0", "Say hi")] * (2 * max(1, workers))
-    runs = [("code-review", version, prompts[i]) for i in range(2) for version, prompts in PROMPTS.items()]
-    sessions = []
-    with tempfile.TemporaryDirectory(prefix="claude-session-demo-") as home:
-        run_env = {
-            **env,
-            "HOME": home,
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_TELEMETRY": "1",
-            "DISABLE_AUTOUPDATER": "1",
-        }
-        for kind, version, prompt in [*warm_up, *runs]:
-            print(f'demo: claude-session -t {kind} -v {version} -n demo "{prompt[:48]}"', file=sys.stderr)
+    warm_up = [("demo-warm-up", "v0", "Say hi", None)] * (2 * max(1, workers))
+    runs = [
+        ("code-review", version, session_prompt(version, i), session_check(version, i))
+        for i in range(SESSIONS_PER_VERSION)
+        for version in PROMPTS
+    ]
+    with tempfile.TemporaryDirectory(prefix="claude-session-demo-") as homes:
+
+        def one(kind: str, version: str, prompt: str, check: str | None) -> str:
+            # Each run its own HOME: Claude Code keeps state there, and runs overlap.
+            home = tempfile.mkdtemp(dir=homes)
+            run_env = {
+                **env,
+                "HOME": home,
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                "DISABLE_TELEMETRY": "1",
+                "DISABLE_AUTOUPDATER": "1",
+            }
+            argv = [str(REPO / "scripts" / "claude-session"), "-t", kind, "-v", version, "-n", "demo"]
+            argv += ["--check", check] if check else []
+            print(f'demo: claude-session {" ".join(argv[1:])} "{prompt[:48]}"', file=sys.stderr)
             result = subprocess.run(
-                [str(REPO / "scripts" / "claude-session"), "-t", kind, "-v", version, "-n", "demo", prompt],
+                [*argv, prompt],
                 env=run_env,
                 cwd=home,
                 capture_output=True,
@@ -121,8 +152,13 @@ def _run_prompts(env: dict[str, str], workers: int) -> list[str]:
                 timeout=300,
             )
             if result.returncode != 0:
-                raise ClaudeSessionError(f"claude exited {result.returncode}: {result.stderr.strip()[-300:]}")
-            sessions.append(result.stderr.split("claude-session: ", 1)[1].split(" ", 1)[0])
+                detail = (result.stderr.strip() or result.stdout.strip())[-300:]
+                raise ClaudeSessionError(f"claude exited {result.returncode}: {detail}")
+            return result.stderr.split("claude-session: ", 1)[1].split(" ", 1)[0]
+
+        sessions = [one(*run) for run in warm_up]
+        with ThreadPoolExecutor(max_workers=POOL) as pool:
+            sessions += list(pool.map(lambda run: one(*run), runs))
     return sessions
 
 

@@ -29,7 +29,7 @@ Command = Callable[[list[str], Context], int]
 USAGE = """\
 claude-session [OPTIONS] [CLAUDE_COMMAND...]
 claude-session [OPTIONS] -- CLAUDE_ARGS...
-claude-session up|down|status|current|doctor|report|sessions|demo [...]"""
+claude-session up|down|status|current|doctor|report|sessions|rate|demo [...]"""
 
 DESCRIPTION = """\
 Tag every Claude Code request with a session (id, type, prompt version, name),
@@ -49,12 +49,14 @@ stack commands:
   doctor               check proxy, Phoenix, OTLP and the session on the last span
   report ...           compare cost, tokens and latency per prompt version or type
   sessions ...         list recent sessions
+  rate [ID] --score N  rate a session 0-10 (and/or --label, --note); shown in Phoenix's Sessions tab
   demo [--keep]        offline demo: start a private stack, run two prompt versions
   (each takes --help)
 
 examples:
   claude-session -t code-review -v v2 -n auth-module "Review the auth module"
   claude-session -t debugging -v v1 --shell
+  claude-session -t debugging -v v2 --check "pytest -q" "Fix the failing test"
   claude-session -t ci-pipeline --id build-1234 --proxy-wide
   claude-session --reset"""
 
@@ -97,6 +99,12 @@ def _session_parser() -> argparse.ArgumentParser:
         "send headers and for CI; stays, across proxy restarts, until --reset",
     )
     parser.add_argument(
+        "--check",
+        metavar="CMD",
+        help="after Claude Code (or the shell) exits, run CMD with `sh -c` here and record its "
+        "outcome on the session in Phoenix (`check`: pass on exit 0, else fail)",
+    )
+    parser.add_argument(
         "command",
         nargs=argparse.REMAINDER,
         metavar="CLAUDE_COMMAND",
@@ -132,23 +140,31 @@ def run_session(argv: list[str], ctx: Context) -> int:
         args = parser.parse_args(argv)
         command = args.command
     if args.reset:
-        if args.type or args.version or args.name or args.shell or command or args.proxy_wide:
+        if args.type or args.version or args.name or args.shell or command or args.proxy_wide or args.check:
             raise UsageError("--reset takes no other option")
         return reset_proxy_wide(ctx)
     session = launcher.Session.new(args.type, args.version, args.name, args.session_id)
     if args.proxy_wide:
-        if args.shell or command:
+        if args.shell or command or args.check is not None:
             raise UsageError("--proxy-wide sets the proxy's session; run claude or a shell afterwards")
         return set_proxy_wide(ctx, session)
     if args.shell and command:
         raise UsageError("--shell takes no command; run it inside the shell")
+    if args.check is not None and not args.check.strip():
+        raise UsageError("--check: give a command, e.g. --check 'pytest -q'")
     claude = launcher.find_claude(ctx.environ) if command else None
     settings = launcher.require_running_stack(ctx.state)
     env = launcher.session_env(session, settings, ctx.state, ctx.environ)
+    launcher.record_last_session(ctx.state, session)
     if claude is not None:
         print(f"claude-session: {session.id} ({session.label()})", file=sys.stderr)
-        return launcher.run_one_off(env, launcher.claude_argv(claude, command, passthrough))
-    return launcher.run_shell(env, session)
+        code = launcher.run_one_off(env, launcher.claude_argv(claude, command, passthrough))
+    else:
+        code = launcher.run_shell(env, session)
+    from claude_session.cli import rate  # the check and the rating question, after the session
+
+    rate.after_session(session.id, settings, ctx.environ, args.check, ask_rating=claude is None)
+    return code
 
 
 def set_proxy_wide(ctx: Context, session: launcher.Session) -> int:
@@ -321,6 +337,7 @@ SUBCOMMANDS: dict[str, Command] = {
     "doctor": _lazy("doctor"),
     "report": _lazy("report"),
     "sessions": _lazy("report", "sessions_main"),
+    "rate": _lazy("rate"),
     "demo": _lazy("demo"),
 }
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from claude_session.cli.context import Context
 from claude_session.cli.parser import Parser
 from claude_session.errors import ClaudeSessionError
+from claude_session.phoenix.annotations import fetch_outcomes
 from claude_session.phoenix.client import PhoenixClient
-from claude_session.report import attribution
+from claude_session.phoenix.errors import PhoenixError
+from claude_session.report import attribution, intervals
 from claude_session.report import chart as report_chart
 from claude_session.report import render as report_format
 from claude_session.report.fetch import (
@@ -30,6 +33,9 @@ from claude_session.report.fetch import (
     phoenix_session_cost,
 )
 from claude_session.report.model import Report, compare
+from claude_session.report.outcomes import summarize
+from claude_session.report.samples import SessionCollector
+from claude_session.report.stats import GroupSample
 from claude_session.report.timewindow import iso, window
 from claude_session.stack.settings import StackSettings
 
@@ -40,7 +46,6 @@ GROUP_ALIASES = {
     "request-class": "request_class",
     "agent-type": "agent_type",
 }
-MIN_SESSIONS = 5
 PER_GROUP_CHECKS = 12  # groups whose cost is compared with Phoenix's one by one, at most
 PHOENIX_TIMEOUT = 300.0
 
@@ -96,9 +101,10 @@ def build_parser(prog: str, sessions: bool) -> Parser:
         parser.add_argument(
             "--min-sessions",
             type=_positive,
-            default=MIN_SESSIONS,
+            default=None,
             metavar="N",
-            help=f"warn when a compared group has fewer sessions (default {MIN_SESSIONS})",
+            help="deprecated: the verdicts say 'too few sessions to tell' from the width of the "
+            "intervals; given, it still warns when a compared group has fewer than N sessions",
         )
         parser.add_argument("--chart", type=Path, metavar="FILE", help="write a self-contained HTML chart")
         parser.add_argument(
@@ -154,7 +160,7 @@ def main(argv: list[str], ctx: Context) -> int:
 def sessions_main(argv: list[str], ctx: Context) -> int:
     args = build_parser("claude-session sessions", sessions=True).parse_args(argv)
     args.group_by, args.baseline, args.chart, args.no_phoenix_check = "session", None, None, True
-    args.min_sessions = MIN_SESSIONS
+    args.min_sessions = None
     return run(args, ctx, sessions=True)
 
 
@@ -172,8 +178,12 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
         raise ClaudeSessionError(
             f"Phoenix at {where.url} has no project {where.project!r}: no spans were sent to it yet"
         )
+    collector = None if args.group_by == "session" else SessionCollector()
     result = aggregate(
-        fetch_pages(client, where.project, project_id, selection, args.page_size), selection, args.group_by
+        fetch_pages(client, where.project, project_id, selection, args.page_size),
+        selection,
+        args.group_by,
+        collector,
     )
     report = _report(args, where, selection, result)
     report.warnings += attribution.warnings(report.groups)
@@ -181,6 +191,9 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
         return _nothing(args, where, selection)
     if args.baseline:
         _set_baseline(report, args.baseline, args.min_sessions)
+    samples = collector.samples() if collector is not None else {}
+    outcome_map = _attach_outcomes(client, where.project, report, samples)
+    stats_s = 0.0 if collector is None else intervals.attach(report, samples, outcome_map)
     _apply_limit(report, args.limit)
     checked = (
         0.0 if args.no_phoenix_check else _check_phoenix_cost(client, project_id, report, result.session_ids)
@@ -188,6 +201,7 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
     report.timing = {
         "fetch_s": round(result.fetch_s, 4),
         "aggregate_s": round(result.aggregate_s, 4),
+        "stats_s": round(stats_s, 4),
         "phoenix_cost_s": round(checked, 4),
         "total_s": round(time.perf_counter() - started, 4),
         "spans": result.spans,
@@ -199,6 +213,31 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
     if args.timing:
         _print_timing(report)
     return 0
+
+
+def _attach_outcomes(
+    client: PhoenixClient, project: str, report: Report, samples: Mapping[str, GroupSample]
+) -> dict[str, bool]:
+    """Ratings and check results per group, from Phoenix's session annotations; returns each
+    checked session's pass/fail for the success rate's interval."""
+    if not samples:
+        return {}
+    ids = [sid for sample in samples.values() for sid in sample.sessions if sid is not None]
+    try:
+        found = fetch_outcomes(client, project, ids)
+    except PhoenixError as err:
+        report.warnings.append(f"ratings and checks not read: {err}")
+        return {}
+    for group in report.groups:
+        sample = samples.get(group.label)
+        if sample is None:
+            continue
+        costs = {sid: float(c) for sid, c in zip(sample.sessions, sample.values["cost"], strict=True) if sid}
+        summary = summarize(costs, found, costs)
+        group.rated_sessions, group.mean_score = summary.rated, summary.mean_score
+        group.checked_sessions, group.passed_sessions = summary.checked, summary.passed
+        group.success_rate, group.cost_per_success = summary.success_rate, summary.cost_per_success
+    return {sid: o.check_passed for sid, o in found.items() if o.check_passed is not None}
 
 
 def _apply_limit(report: Report, limit: int | None) -> None:
@@ -260,7 +299,7 @@ def _nothing(args: argparse.Namespace, where: Target, selection: Selection) -> i
     return 0
 
 
-def _set_baseline(report: Report, baseline: str, min_sessions: int) -> None:
+def _set_baseline(report: Report, baseline: str, min_sessions: int | None) -> None:
     labels = [g.label for g in report.groups]
     if baseline not in labels:
         raise ClaudeSessionError(
@@ -271,7 +310,7 @@ def _set_baseline(report: Report, baseline: str, min_sessions: int) -> None:
     report.baseline = baseline
     report.comparisons = compare(report.groups, baseline)
     for group in report.groups:
-        if group.sessions < min_sessions:
+        if min_sessions is not None and group.sessions < min_sessions:
             report.warnings.append(
                 f"{group.label} has {group.sessions} session{'s' if group.sessions != 1 else ''} "
                 f"(fewer than {min_sessions}): too few to tell a real change from noise"

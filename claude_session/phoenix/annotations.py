@@ -23,8 +23,8 @@ RATING = "rating"  # a person's score (0-10) and/or label, with an optional note
 CHECK = "check"  # `--check CMD`: label pass/fail, score 1/0
 HUMAN = "HUMAN"
 CODE = "CODE"
-PASS = "pass"
-FAIL = "fail"
+PASSED = "pass"
+FAILED = "fail"
 MAX_SESSION_IDS = 1000  # Phoenix refuses more session_ids in one GET
 PAGE_SIZE = 1000
 
@@ -99,22 +99,25 @@ def wait_for_session(
     project: str,
     timeout: float,
     on_wait: Callable[[], None] | None = None,
+    quiet: float = 3.0,
     interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> bool:
-    """Poll until the session's spans reached Phoenix (they are exported in batches every few
-    seconds); `on_wait` runs once, before the first wait. False after `timeout` seconds."""
-    deadline = clock() + timeout
-    waited = False
+    """Poll until the session's spans reached Phoenix (they are exported in batches, ~1 s after
+    each request); `on_wait` runs once when that takes more than `quiet` seconds. False after
+    `timeout` seconds."""
+    started = clock()
+    announced = False
     while True:
         if session_in_project(client, session_id, project):
             return True
-        if clock() >= deadline:
+        elapsed = clock() - started
+        if elapsed >= timeout:
             return False
-        if not waited and on_wait is not None:
+        if not announced and elapsed >= quiet and on_wait is not None:
             on_wait()
-        waited = True
+            announced = True
         sleep(interval)
 
 
@@ -180,8 +183,8 @@ def outcomes(annotations: Iterable[SessionAnnotation]) -> dict[str, Outcome]:
 
 def check_passed(annotation: SessionAnnotation) -> bool | None:
     """pass/fail from the label, else from the score (1 passed, 0 failed)."""
-    if annotation.label in (PASS, FAIL):
-        return annotation.label == PASS
+    if annotation.label in (PASSED, FAILED):
+        return annotation.label == PASSED
     if annotation.score is not None:
         return annotation.score >= 1
     return None

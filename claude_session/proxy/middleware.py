@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
-from claude_session.proxy import gateway_hints
+from claude_session.proxy import gateway_hints, warmup
 from claude_session.session import fields
 
 Scope = MutableMapping[str, Any]
@@ -57,6 +57,10 @@ class SessionMetadataMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Warm the worker (LiteLLM's lazy imports) before it takes its first request.
+            await self.app(scope, receive, warmup.warm_before_startup_complete(scope, send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -113,11 +113,11 @@ def warnings(groups: Iterable[Any]) -> list[str]:
         for g in groups
         if not adds_up(g.cost_breakdown, g.cost_usd)
     ]
-    unknown = [f"{g.label}: {g.turns_unknown_sessions}" for g in groups if g.turns_unknown_sessions]
+    unknown = sum(g.turns_unknown_sessions for g in groups)
     if unknown:
         lines.append(
-            f"turns unknown for the sessions without prompt ids ({', '.join(unknown[:10])}"
-            f"{', ...' if len(unknown) > 10 else ''}): no gateway hints (Claude Code before 2.1.331, "
-            "or CLAUDE_CODE_GATEWAY_HINT_HEADERS not 1); left out of turns per session and cost per turn"
+            f"turns unknown for {unknown} session{'s' if unknown != 1 else ''} without prompt ids: "
+            "no gateway hints (Claude Code before 2.1.331, or CLAUDE_CODE_GATEWAY_HINT_HEADERS not 1); "
+            "left out of turns per session and cost per turn"
         )
     return lines

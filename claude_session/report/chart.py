@@ -9,6 +9,7 @@ panel, in one colour, named in the legend. The report's JSON rides along in a
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -90,17 +91,28 @@ ul.legend span {{ display: inline-block; width: 12px; height: 12px; margin-right
 """
 
 
+PICTURES = (".png", ".svg")  # drawn by report/plot.py with matplotlib; anything else: this HTML page
+
+
 def check_path(path: Path) -> None:
-    if path.suffix.lower() == ".png":
+    if path.suffix.lower() in PICTURES and importlib.util.find_spec("matplotlib") is None:
         raise ReportError(
-            f"--chart {path}: PNG needs matplotlib, which this install does not have; "
-            "write a self-contained HTML page instead (e.g. --chart report.html)",
+            f"--chart {path}: {path.suffix[1:].upper()} needs matplotlib, which this install does not "
+            "have; write a self-contained HTML page instead (e.g. --chart report.html)",
             exit_code=2,
         )
 
 
 def write(report: Report, path: Path) -> None:
     check_path(path)
+    if path.suffix.lower() in PICTURES:
+        from claude_session.report import plot  # slow to import: only when asked for
+
+        try:
+            plot.write(report, path)
+        except OSError as err:
+            raise ReportError(f"--chart {path}: cannot write it ({err.strerror})") from None
+        return
     try:
         path.write_text(page(report), encoding="utf-8")
     except OSError as err:

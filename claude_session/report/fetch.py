@@ -15,6 +15,7 @@ from claude_session.phoenix.filters import SESSION_KEYS, root_condition, span_co
 from claude_session.report import attribution
 from claude_session.report.errors import ReportError
 from claude_session.report.model import GroupStats
+from claude_session.report.samples import SessionCollector
 from claude_session.report.timewindow import iso, parse_iso
 
 # Output column -> span field or attribute path: all the report reads of a span. Phoenix parses
@@ -247,8 +248,14 @@ class Aggregation:
     session_ids: set[str] = field(default_factory=set)  # every session seen, for Phoenix's session totals
 
 
-def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group_by: str) -> Aggregation:
-    """One pass over every row of every page; the time spent waiting for pages counts as fetching."""
+def aggregate(
+    pages: Iterable[list[dict[str, Any]]],
+    selection: Selection,
+    group_by: str,
+    sessions: SessionCollector | None = None,
+) -> Aggregation:
+    """One pass over every row of every page; the time spent waiting for pages counts as fetching.
+    `sessions`, when given, also collects each group's per-session figures (for the intervals)."""
     accumulators: dict[str | None, _Accumulator] = {}
     attribute = SESSION_KEYS.get(group_by, "")
     spans = pages_seen = 0
@@ -271,6 +278,8 @@ def aggregate(pages: Iterable[list[dict[str, Any]]], selection: Selection, group
             if accumulator is None:
                 accumulator = accumulators[key] = _Accumulator()
             accumulator.add(row, session)
+            if sessions is not None:
+                sessions.add(key, row, session)
         aggregate_s += time.perf_counter() - fetched
     began = time.perf_counter()
     groups = [_finish(key, acc, selection, group_by) for key, acc in accumulators.items()]

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from claude_session.report.attribution import MAIN, REST, SUBAGENT_PREFIX
+from claude_session.report.stats import Analysis
 from claude_session.report.timewindow import parse_iso
 
 COST_SOURCE = (
@@ -70,6 +71,13 @@ class GroupStats:
     turns: int = 0
     turns_unknown_sessions: int = 0
     turn_cost_usd: float = 0.0
+    # Outcomes (report/outcomes.py, from Phoenix's session annotations): ratings and `--check`s.
+    rated_sessions: int = 0
+    mean_score: float | None = None
+    checked_sessions: int = 0
+    passed_sessions: int = 0
+    success_rate: float | None = None
+    cost_per_success: float | None = None
 
     @property
     def label(self) -> str:
@@ -217,6 +225,8 @@ class Report:
     cost_usd: float = 0.0  # LiteLLM's
     start: str | None = None
     end: str | None = None
+    # Intervals and verdicts over sessions (report/stats.py), when computed:
+    analysis: Analysis | None = None
 
     def count_totals(self) -> None:
         """Set the totals from the groups (call before --limit shortens them)."""
@@ -241,4 +251,6 @@ class Report:
         values = {k: v for k, v in data.items() if k in names}
         values["groups"] = [GroupStats.from_dict(g) for g in data["groups"]]
         values["comparisons"] = [Comparison(**c) for c in data.get("comparisons", [])]
+        if data.get("analysis"):
+            values["analysis"] = Analysis.from_dict(data["analysis"])
         return cls(**values)

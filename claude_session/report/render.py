@@ -126,6 +126,19 @@ def _attribution_rows(report: Report) -> list[tuple[str, Metric]]:
     return rows
 
 
+def _outcome_rows(report: Report) -> list[tuple[str, Metric]]:
+    """Ratings and checks, when any session of the report has one."""
+    if not any(g.rated_sessions or g.checked_sessions for g in report.groups):
+        return []
+    return [
+        ("rated sessions", lambda g: count(g.rated_sessions)),
+        ("  mean score", lambda g: f"{g.mean_score:.1f}" if g.mean_score is not None else "-"),
+        ("checked sessions", lambda g: count(g.checked_sessions)),
+        ("  success rate", lambda g: f"{g.success_rate:.0%}" if g.success_rate is not None else "-"),
+        ("  cost per success", lambda g: usd(g.cost_per_success)),
+    ]
+
+
 def _change_rows(report: Report) -> list[tuple[str, Metric]]:
     if not report.baseline:
         return []
@@ -148,7 +161,7 @@ def _blocks(groups: list[GroupStats], baseline: str | None, per_block: int) -> l
 
 
 def comparison_table(report: Report, width: int = WIDTH) -> list[str]:
-    rows = ROWS + _attribution_rows(report) + _change_rows(report)
+    rows = ROWS + _attribution_rows(report) + _outcome_rows(report) + _change_rows(report)
     cells = {id(g): [metric(g) for _, metric in rows] for g in report.groups}
     natural = max(
         [len(c) for g in report.groups for c in cells[id(g)]] + [len(g.label) for g in report.groups]
@@ -216,6 +229,10 @@ def table(report: Report, width: int = WIDTH) -> str:
             lines += [summary] if len(summary) <= width else [f"{head}:", f"  {rest}"]
     lines += _warnings(report, width)
     lines += ["", *_filters_section(report)]
+    from claude_session.report import verdict  # imports this module
+
+    verdicts = verdict.lines(report, width)  # last: the intervals and verdict lines
+    lines += ["", *verdicts] if verdicts else []
     return "\n".join(lines) + "\n"
 
 
@@ -344,6 +361,12 @@ CSV_FIELDS = [
     "cost_subagent_usd",
     "cost_rest_usd",
     "cost_breakdown",
+    "rated_sessions",
+    "mean_score",
+    "checked_sessions",
+    "passed_sessions",
+    "success_rate",
+    "cost_per_success",
     "latency_p50_ms",
     "latency_p95_ms",
     "ttft_p50_ms",
@@ -358,7 +381,10 @@ CSV_FIELDS = [
 
 def to_csv(report: Report, limit: int | None = None) -> str:
     changes = {c.group: c.changes for c in report.comparisons}
+    from claude_session.report import verdict  # imports this module
+
     change_fields = [f"change_{metric}" for metric in COMPARED] if report.baseline else []
+    change_fields += verdict.csv_fields(report)
     out = io.StringIO()
     writer = csv.DictWriter(
         out, [*CSV_FIELDS, *change_fields, "span_filter", "root_filter"], lineterminator="\n"
@@ -367,6 +393,7 @@ def to_csv(report: Report, limit: int | None = None) -> str:
     for group in report.groups[:limit] if limit else report.groups:
         row = group.to_dict()
         row.update({"group_by": report.group_by, "group": group.label})
+        row.update(verdict.csv_values(report, group.label))
         for metric in COMPARED if report.baseline else ():
             row[f"change_{metric}"] = changes.get(group.label, {}).get(metric)
         writer.writerow({k: _csv_value(row.get(k)) for k in writer.fieldnames})

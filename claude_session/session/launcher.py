@@ -20,7 +20,7 @@ from claude_session.session.errors import SessionError
 from claude_session.stack import procs
 from claude_session.stack.proxy_env import OFFLINE_UPSTREAM_KEY
 from claude_session.stack.settings import StackSettings
-from claude_session.stack.state import StatePaths, master_key
+from claude_session.stack.state import StatePaths, master_key, read_json, write_json
 
 REPO = CHECKOUT
 # The Claude Code CLI the project installs (scripts/install), used when none is on PATH.
@@ -77,6 +77,18 @@ class Session:
 def current_from_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The session of the terminal `environ` belongs to (inside `claude-session --shell`)."""
     return {key: environ[var] for key, var in ENV_MARKERS.items() if environ.get(var)}
+
+
+def record_last_session(state: StatePaths, session: Session) -> None:
+    """Remember the session just started from this machine (`claude-session rate` without an id)."""
+    state.root.mkdir(parents=True, exist_ok=True)
+    write_json(state.last_session, session.as_metadata())
+
+
+def last_session_id(state: StatePaths) -> str | None:
+    """The id of the last session started from this machine, if one was recorded."""
+    value = (read_json(state.last_session) or {}).get(fields.SESSION_ID.key)
+    return value if isinstance(value, str) and value else None
 
 
 def session_env(

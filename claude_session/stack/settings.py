@@ -9,7 +9,6 @@ so a command run from another shell cannot restart the proxy against another ups
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,9 +21,11 @@ from claude_session.stack.errors import StackError
 from claude_session.stack.state import StatePaths, read_json, write_json
 
 DEFAULT_PROJECT = "claude-code"
-# Proxy workers matched to the cores, at most 2: each worker is a 450-650 MB process, and one
-# Claude Code user is far below what two serve (CLAUDE_SESSION_PROXY_WORKERS overrides).
-DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 2))
+# One proxy worker: each is a 450-650 MB process (a second one doubled the proxy's RSS to 2.2-2.6x
+# stock's), one Claude Code user's keep-alive connection stays on one worker anyway, and with patch
+# 0010 one worker serves concurrency 8 (bench/README.md "## proxy overhead").
+# CLAUDE_SESSION_PROXY_WORKERS overrides.
+DEFAULT_WORKERS = 1
 
 _TRUE = ("1", "true", "yes")
 

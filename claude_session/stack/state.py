@@ -6,6 +6,7 @@ $CLAUDE_SESSION_STATE_DIR):
     master_key           the proxy's key, mode 0600, generated once
     stack.json           ports and upstream of the running stack
     proxy_session.json   the active proxy-wide session, if any
+    last_session.json    the last session the launcher started here (`rate` without an id)
     litellm.yaml         the generated proxy config (holds no secret)
     phoenix/             Phoenix's working directory (SQLite database)
     run/*.pid, logs/*.log
@@ -46,6 +47,10 @@ class StatePaths:
     @property
     def proxy_session(self) -> Path:
         return self.root / "proxy_session.json"
+
+    @property
+    def last_session(self) -> Path:
+        return self.root / "last_session.json"
 
     @property
     def proxy_config(self) -> Path:

@@ -8,8 +8,6 @@ Phoenix (its Sessions tab: the session's costSummary and token totals) and the s
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -17,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from claude_session.session import launcher
+from tests.e2e.conftest import announced_session
 from tests.support import LAUNCHER, LLM_SPAN, Stack, wait_for_spans
 
 pytestmark = pytest.mark.e2e
 
-ANNOUNCE = re.compile(r"claude-session: (\S+) \(")
 REL = 0.01
 SESSION_TOTALS = """
 query($s: String!) { getProjectSessionById(sessionId: $s) {
@@ -32,28 +29,8 @@ query($s: String!) { getProjectSessionById(sessionId: $s) {
 } }"""
 
 
-@pytest.fixture(scope="module")
-def claude_bin() -> str:
-    try:
-        return launcher.find_claude(os.environ)
-    except Exception as err:
-        pytest.fail(f"the Claude Code CLI is missing; scripts/install installs it ({err})")
-
-
-def _run(
-    live_stack: Stack, claude_bin: str, tmp_path: Path, kind: str, prompt: str
-) -> tuple[str, dict[str, Any]]:
+def _run(env: dict[str, str], tmp_path: Path, kind: str, prompt: str) -> tuple[str, dict[str, Any]]:
     """One `claude-session -t KIND -v v1 -- -p PROMPT --output-format json` in a fresh HOME."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        **live_stack.env,
-        "HOME": str(home),
-        "PATH": f"{Path(claude_bin).parent}{os.pathsep}{live_stack.env.get('PATH', '')}",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
     result = subprocess.run(
         [str(LAUNCHER), "-t", kind, "-v", "v1", "--", "-p", prompt, "--output-format", "json"],
         env=env,
@@ -64,9 +41,7 @@ def _run(
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    match = ANNOUNCE.search(result.stderr)
-    assert match, result.stderr
-    return match.group(1), json.loads(result.stdout)
+    return announced_session(result.stderr), json.loads(result.stdout)
 
 
 def _phoenix_session(
@@ -93,10 +68,10 @@ def _phoenix_session(
     ids=["one-prompt", "tool-round-trip"],
 )
 def test_claude_code_total_equals_phoenix_session_and_litellm(
-    live_stack: Stack, claude_bin: str, tmp_path: Path, requests: int, prompt: str
+    live_stack: Stack, claude_env: dict[str, str], tmp_path: Path, requests: int, prompt: str
 ) -> None:
     (tmp_path / "NOTES.md").write_text("notes\n")
-    session_id, output = _run(live_stack, claude_bin, tmp_path, "cc-totals", prompt)
+    session_id, output = _run(claude_env, tmp_path, "cc-totals", prompt)
     assert output["num_turns"] == requests
     claude_cost = float(output["total_cost_usd"])
     usage = output["usage"]

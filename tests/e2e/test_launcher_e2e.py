@@ -12,40 +12,10 @@ from pathlib import Path
 import pytest
 
 from claude_session.session import launcher
+from tests.e2e.conftest import announced_session
 from tests.support import Stack, session_of, wait_for_spans
 
 pytestmark = pytest.mark.e2e
-
-ANNOUNCE = re.compile(r"claude-session: (\S+) \(")
-
-
-@pytest.fixture(scope="module")
-def claude_bin() -> str:
-    try:
-        return launcher.find_claude(os.environ)
-    except Exception as err:
-        pytest.fail(f"the Claude Code CLI is missing; scripts/install installs it ({err})")
-
-
-@pytest.fixture
-def claude_env(live_stack: Stack, tmp_path: Path, claude_bin: str) -> dict[str, str]:
-    """A fresh HOME per run (Claude Code keeps state there) and claude on PATH."""
-    home = tmp_path / "home"
-    home.mkdir()
-    return {
-        **live_stack.env,
-        "HOME": str(home),
-        "PATH": f"{Path(claude_bin).parent}{os.pathsep}{live_stack.env.get('PATH', '')}",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
-
-
-def _session_id(stderr: str) -> str:
-    match = ANNOUNCE.search(stderr)
-    assert match, stderr
-    return match.group(1)
 
 
 def test_one_off_with_a_tool_round_trip_tags_both_requests(
@@ -73,7 +43,7 @@ def test_one_off_with_a_tool_round_trip_tags_both_requests(
     )
     assert result.returncode == 0, result.stderr
     assert "Tool result received" in result.stdout
-    session_id = _session_id(result.stderr)
+    session_id = announced_session(result.stderr)
     assert re.fullmatch(r"code-review-\d{8}-\d{6}-[0-9a-f]{6}", session_id)
 
     spans = wait_for_spans(live_stack, {"session.id": session_id}, 2)
@@ -135,7 +105,7 @@ def test_two_concurrent_one_offs_stay_separate(live_stack: Stack, claude_env: di
     assert [run.returncode for run in runs] == [0, 0], outputs
     expected = [("debugging", "v1", "concurrent-a"), ("refactoring", "v5", "concurrent-b")]
     for (_, stderr), (kind, version, name) in zip(outputs, expected, strict=True):
-        for span in wait_for_spans(live_stack, {"session.id": _session_id(stderr)}, 1):
+        for span in wait_for_spans(live_stack, {"session.id": announced_session(stderr)}, 1):
             attrs = session_of(span)
             assert (attrs["session.type"], attrs["session.prompt_version"], attrs["session.name"]) == (
                 kind,
@@ -170,7 +140,7 @@ def test_shell_shows_the_session_tags_claude_and_ends_on_exit(
     )
     try:
         pane = _wait_pane(tmux, "(claude-session: shell-test v7)")
-        session_id = _session_id(pane)
+        session_id = announced_session(pane)
         subprocess.run(
             [
                 *tmux,

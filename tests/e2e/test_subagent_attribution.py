@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -17,24 +15,15 @@ from typing import Any
 import pytest
 
 from claude_session.proxy import gateway_hints
-from claude_session.session import launcher
+from tests.e2e.conftest import announced_session
 from tests.support import Stack, session_of, wait_for_spans
 
 pytestmark = pytest.mark.e2e
 
-ANNOUNCE = re.compile(r"claude-session: (\S+) \(")
 AGENT_TYPE = "general-purpose"
 # Claude Code 2.1.331 names its sub-agent tool "Agent" ("Task" is the older name).
 AGENT_CALL = {"description": "Say hello", "prompt": "Say hello back, briefly.", "subagent_type": AGENT_TYPE}
 PROMPT = f"Delegate a greeting to a sub-agent. [[tool:Agent {json.dumps(AGENT_CALL)}]]"
-
-
-@pytest.fixture(scope="module")
-def claude_bin() -> str:
-    try:
-        return launcher.find_claude(os.environ)
-    except Exception as err:
-        pytest.fail(f"the Claude Code CLI is missing; scripts/install installs it ({err})")
 
 
 def _report(stack: Stack, session_id: str, group_by: str) -> dict[str, Any]:
@@ -46,18 +35,9 @@ def _report(stack: Stack, session_id: str, group_by: str) -> dict[str, Any]:
 
 
 def test_a_subagent_run_is_split_between_main_loop_and_subagent(
-    live_stack: Stack, tmp_path: Path, claude_bin: str
+    live_stack: Stack, tmp_path: Path, claude_env: dict[str, str]
 ) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        **live_stack.env,
-        "HOME": str(home),
-        "PATH": f"{Path(claude_bin).parent}{os.pathsep}{live_stack.env.get('PATH', '')}",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
+    env = dict(claude_env)
     env.pop(gateway_hints.ENV_VAR, None)  # the launcher turns the hints on by itself
     result = subprocess.run(
         [str(Path(__file__).parents[2] / "scripts/claude-session"), "-t", "attribution", PROMPT],
@@ -69,9 +49,7 @@ def test_a_subagent_run_is_split_between_main_loop_and_subagent(
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stderr
-    match = ANNOUNCE.search(result.stderr)
-    assert match, result.stderr
-    session_id = match.group(1)
+    session_id = announced_session(result.stderr)
 
     # The main loop's tool_use turn, the sub-agent's request, the main loop's turn with the result.
     # Spans reach Phoenix in batches: wait for both kinds, then for the export to settle.

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
 import pytest
 
-from claude_session.session import launcher
+from tests.e2e.conftest import announced_session
 from tests.support import Stack, session_of, wait_for_spans
 
 pytestmark = pytest.mark.e2e
-
-ANNOUNCE = re.compile(r"claude-session: (\S+) \(")
-
-
-@pytest.fixture(scope="module")
-def claude_bin() -> str:
-    try:
-        return launcher.find_claude(os.environ)
-    except Exception as err:
-        pytest.fail(f"the Claude Code CLI is missing; scripts/install installs it ({err})")
-
-
-@pytest.fixture
-def claude_env(live_stack: Stack, tmp_path: Path, claude_bin: str) -> dict[str, str]:
-    """A fresh HOME per run (Claude Code keeps state there) and claude on PATH."""
-    home = tmp_path / "home"
-    home.mkdir()
-    return {
-        **live_stack.env,
-        "HOME": str(home),
-        "PATH": f"{Path(claude_bin).parent}{os.pathsep}{live_stack.env.get('PATH', '')}",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_AUTOUPDATER": "1",
-    }
 
 
 @pytest.mark.parametrize("name", ["auth module ü", "O'Brien's \"fix\" \\ 100% 🚀"])
@@ -45,9 +18,9 @@ def test_a_unicode_name_reaches_the_span_exactly(
 ) -> None:
     result = live_stack.launcher("-t", "unicode-e2e", "-n", name, "say hi", env=claude_env, timeout=180)
     assert result.returncode == 0, result.stderr
-    match = ANNOUNCE.search(result.stderr)
-    assert match, result.stderr
-    spans = wait_for_spans(live_stack, {"session.id": match.group(1), "session.name": name}, 1)
+    spans = wait_for_spans(
+        live_stack, {"session.id": announced_session(result.stderr), "session.name": name}, 1
+    )
     assert {session_of(span)["session.name"] for span in spans} == {name}
     assert {session_of(span)["session.type"] for span in spans} == {"unicode-e2e"}
 

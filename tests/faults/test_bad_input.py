@@ -89,8 +89,8 @@ def test_bare_lf_in_a_session_header_only_ends_the_line(live_stack: Stack) -> No
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (b"caf\xc3\xa9", "only letters"),  # UTF-8 for non-ASCII
-        (b"ab\xff\xfecd", "only letters"),  # invalid UTF-8
+        (b"caf\xc3\xa9", "only"),  # raw UTF-8: ids allow only slugs, names only percent-encoded
+        (b"ab\xff\xfecd", "only"),  # invalid UTF-8
         (b"a" * 10_000, "at most"),
     ],
     ids=["utf8", "invalid-utf8", "10000-chars"],
@@ -107,6 +107,8 @@ def test_bad_session_value_gets_anthropic_400(
     message = error["error"]["message"]
     assert message.startswith(f"invalid session header: header {header}")
     assert expected in message
+    if header == "x-session-tracking-name" and expected == "only":
+        assert "only ASCII in the header (percent-encode as UTF-8)" in message
     assert "\ufffd" not in message and "\\x" not in message  # the bad value is never echoed
 
 

@@ -196,7 +196,7 @@ def test_a_breakdown_that_does_not_add_up_and_unknown_turns_are_warned_about() -
     lines = attribution.warnings(groups)
     assert len(lines) == 2
     assert "cost breakdown adds up to" in lines[0]
-    assert lines[1].startswith("turns unknown for the sessions without prompt ids (s3: 1)")
+    assert lines[1].startswith("turns unknown for 1 session without prompt ids: no gateway hints")
 
 
 def report(group_by: str) -> Report:

@@ -1,0 +1,218 @@
+"""Intervals and verdicts over sessions (report/stats.py, report/verdict.py), the PNG/SVG chart
+(report/plot.py): synthetic sessions with a known true difference. Pure and in-process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from claude_session.report import chart, intervals, plot, stats
+from claude_session.report.fetch import Selection, aggregate
+from claude_session.report.model import Report, compare
+from claude_session.report.render import WIDTH, table, to_csv, to_json
+from claude_session.report.samples import SessionCollector
+from claude_session.report.verdict import TOO_FEW, verdict_line
+from tests.unit.report_rows import row, ts
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def rows(sessions: dict[str, tuple[int, float]], seed: int = 1, noise: float = 0.15) -> list[dict[str, Any]]:
+    """Per version: (sessions, mean cost per session); every session 2-4 requests, its cost and
+    tokens scaled by lognormal noise (deterministic per seed)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for version, (count, mean_cost) in sessions.items():
+        for i in range(count):
+            factor = float(rng.lognormal(0.0, noise)) * mean_cost / 0.10  # tokens follow the cost
+            requests = 2 + i % 3
+            for r in range(requests):
+                out.append(
+                    row(
+                        f"{version}-{i}",
+                        version=version,
+                        usage=(int(1000 * factor), int(200 * factor), int(20_000 * factor), 0),
+                        cost=0.10 * factor / requests,
+                        latency=float(rng.lognormal(6.5, 0.2)),
+                        start=ts(i % 60, r),
+                    )
+                )
+    return out
+
+
+def report(data: list[dict[str, Any]], baseline: str | None = "v1", **kwargs: Any) -> Report:
+    selection = Selection({})
+    collector = SessionCollector()
+    groups = aggregate([data], selection, "prompt_version", collector).groups
+    result = Report(
+        "claude-code",
+        "http://127.0.0.1:6006",
+        "prompt_version",
+        {},
+        None,
+        None,
+        selection.span_filter(),
+        groups,
+    )
+    if baseline:
+        result.baseline = baseline
+        result.comparisons = compare(groups, baseline)
+    result.count_totals()
+    intervals.attach(result, collector.samples(), **kwargs)
+    return result
+
+
+def difference(result: Report, metric: str, group: str = "v2") -> stats.Difference:
+    assert result.analysis is not None
+    return next(d for d in result.analysis.differences if d.metric == metric and d.group == group)
+
+
+def test_a_true_20_percent_saving_is_called_cheaper() -> None:
+    result = report(rows({"v1": (30, 0.10), "v2": (30, 0.08)}))
+    cost = difference(result, "cost")
+    assert cost.high is not None and cost.low is not None
+    assert cost.low < -0.2 < cost.high < 0  # excludes 0, covers the true change
+    assert cost.verdict == "lower"
+    assert verdict_line(cost).startswith("cheaper: -")
+    assert difference(result, "tokens").verdict == "lower"
+    assert difference(result, "requests").verdict == "none"  # same 2-4 requests per session
+    text = table(result)
+    assert "verdicts, v2 vs v1:" in text
+    assert text.rstrip("\n").splitlines()[-1].startswith("  ")  # the table ends with the verdicts
+    assert all(len(line) <= WIDTH for line in text.splitlines())
+    # The group's own value and interval: the mean cost per session, between its bounds.
+    assert result.analysis is not None
+    v1 = result.analysis.groups["v1"]["cost"]
+    assert v1.low is not None and v1.high is not None and v1.value is not None
+    assert v1.low < v1.value < v1.high and v1.n == 30
+    assert v1.value == pytest.approx(result.groups[0].cost_per_session)
+
+
+def test_identical_distributions_show_no_detectable_difference() -> None:
+    data = rows({"v1": (30, 0.10)}, seed=3) + rows({"v2": (30, 0.10)}, seed=4)
+    cost = difference(report(data), "cost")
+    assert cost.low is not None and cost.high is not None
+    assert cost.low < 0 < cost.high
+    assert cost.verdict == "none"
+    assert verdict_line(cost).startswith("no detectable difference in cost per session (")
+
+
+def test_three_sessions_per_group_are_too_few_to_tell() -> None:
+    result = report(rows({"v1": (3, 0.10), "v2": (3, 0.08)}, noise=0.4))
+    cost = difference(result, "cost")
+    assert cost.verdict == "too_few"
+    assert verdict_line(cost).startswith(TOO_FEW)
+    assert any("v2 vs v1: not enough sessions to tell" in w for w in result.warnings)
+
+
+def test_one_session_has_no_interval() -> None:
+    result = report(rows({"v1": (5, 0.10), "v2": (1, 0.08)}))
+    cost = difference(result, "cost")
+    assert (cost.low, cost.high, cost.verdict) == (None, None, "too_few")
+    assert verdict_line(cost) == f"{TOO_FEW}: cost per session (1 vs 5 sessions with a value)"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "n", "expected"),
+    [
+        (-0.3, -0.1, 30, "lower"),
+        (0.05, 0.6, 30, "higher"),
+        (-0.1, 0.1, 30, "none"),
+        (-0.3, 0.25, 30, "too_few"),  # includes 0, half-width 27.5% > 25%
+        (-0.1, 0.1, 1, "too_few"),
+        (None, None, 30, "too_few"),
+    ],
+)
+def test_the_verdict_rule(low: float | None, high: float | None, n: int, expected: str) -> None:
+    assert stats.classify(low, high, n, 30) == expected
+
+
+def test_success_rate_from_per_session_outcomes() -> None:
+    data = rows({"v1": (40, 0.10), "v2": (40, 0.10)})
+    outcomes = {f"v1-{i}": i % 2 == 0 for i in range(40)} | {f"v2-{i}": True for i in range(36)}
+    result = report(data, outcomes=outcomes)
+    assert result.analysis is not None
+    assert result.analysis.groups["v1"]["success"].value == pytest.approx(0.5)
+    v2 = result.analysis.groups["v2"]["success"]
+    assert (v2.value, v2.n) == (1.0, 36)  # sessions without an outcome left out
+    success = difference(result, "success")
+    assert success.scale == "points" and success.change == pytest.approx(0.5)
+    assert success.verdict == "higher"
+    assert verdict_line(success).startswith("more successful: +50 points success rate (95% CI +")
+
+
+def test_the_same_data_prints_the_same_numbers() -> None:
+    data = rows({"v1": (30, 0.10), "v2": (30, 0.08)})
+    first, second = report(data), report(data)
+    assert table(first) == table(second)
+    assert to_json(first) == to_json(second)
+    assert to_csv(first) == to_csv(second)
+    # A group's numbers do not depend on the other groups.
+    alone = report([r for r in data if r["session"]["prompt_version"] == "v2"], baseline=None)
+    assert first.analysis is not None and alone.analysis is not None
+    assert alone.analysis.groups["v2"] == first.analysis.groups["v2"]
+
+
+def test_json_and_csv_carry_the_intervals() -> None:
+    result = report(rows({"v1": (30, 0.10), "v2": (30, 0.08)}))
+    text = to_json(result)
+    data = json.loads(text)
+    assert data["analysis"]["groups"]["v2"]["cost"]["low"] < data["analysis"]["groups"]["v2"]["cost"]["high"]
+    assert {d["metric"] for d in data["analysis"]["differences"]} == {
+        "cost",
+        "tokens",
+        "requests",
+        "latency_p50",
+    }
+    assert to_json(Report.from_dict(json.loads(text))) == text
+    (v1, v2) = csv.DictReader(io.StringIO(to_csv(result)))
+    assert v2["verdict_cost"] == "lower" and v1["verdict_cost"] == ""
+    assert float(v2["diff_cost_ci_low"]) < float(v2["diff_cost"]) < float(v2["diff_cost_ci_high"]) < 0
+    assert float(v1["cost_ci_low"]) < float(v1["cost_value"]) < float(v1["cost_ci_high"])
+
+
+def test_5000_sessions_take_well_under_a_second() -> None:
+    rng = np.random.default_rng(0)
+    samples = {
+        v: stats.sample(
+            [f"{v}-{i}" for i in range(2500)],
+            cost=rng.lognormal(0, 0.5, 2500),
+            tokens=rng.lognormal(10, 0.5, 2500),
+            requests=rng.poisson(8, 2500) + 1.0,
+            latency_p50=rng.lognormal(6, 0.3, 2500),
+        )
+        for v in ("v1", "v2")
+    }
+    import time
+
+    began = time.perf_counter()
+    stats.analyse(samples, "v1")
+    assert time.perf_counter() - began < 2.0  # ~0.3 s here; generous for a busy machine
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_the_picture_has_one_bar_per_group_with_whiskers(tmp_path: Path, suffix: str) -> None:
+    result = report(rows({"v1": (10, 0.10), "v2": (10, 0.08), "v3": (10, 0.12)}))
+    figure = plot.figure(result)
+    for axes in figure.axes:
+        assert len(axes.patches) == 3  # one bar per group
+        assert len(axes.containers) == 6  # each bar and its error bar
+    path = tmp_path / f"report{suffix}"
+    chart.write(result, path)
+    content = path.read_bytes()
+    if suffix == ".png":
+        assert content.startswith(PNG_SIGNATURE)
+    else:
+        text = content.decode()
+        assert text.lstrip().startswith("<?xml") and "<svg" in text
+        assert sorted(g for g in ("v1", "v2", "v3") if f'id="bar:cost:{g}"' in text) == ["v1", "v2", "v3"]
+        assert text.count('id="bar:cost:') == 3
+    path.unlink()
+    chart.write(result, path)
+    assert path.read_bytes() == content  # same report, same file
