@@ -60,10 +60,19 @@ class Selection:
         return span_condition(values, self.start, self.end)
 
     def root_filter(self, group_by: str | None = None, key: str | None = None) -> str:
+        """The Traces / Sessions tab expression; empty when grouping by model, which only the LLM
+        span carries (the root span has no model name: patch 0008 keeps Phoenix from counting
+        each request twice)."""
+        if group_by in ROOTLESS_KEYS:
+            return ""
         values: dict[str, str | None] = dict(self.values)
         if group_by is not None:
             values[group_by] = key
         return root_condition(values)
+
+
+# Report dimensions the request's root span does not carry.
+ROOTLESS_KEYS = frozenset({"model"})
 
 
 # --------------------------------------------------------------------------- fetching

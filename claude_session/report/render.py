@@ -216,6 +216,10 @@ def _filters_section(report: Report) -> list[str]:
         lines.append(f"    {group.span_filter}")
         if group.root_filter:
             lines.append(f"    {group.root_filter}")
+    if report.group_by == "model":
+        lines.append(
+            "  (Spans tab only: a request's root span carries no model name, so Phoenix counts it once)"
+        )
     return lines
 
 

@@ -2,8 +2,14 @@
 
 `claude-session up --docker` chooses it and records `"docker": true` in stack.json;
 `down`, `status`, `--proxy-wide` and `--reset` then come here (claude_session.stack.open_stack).
-The proxy-wide session reaches the proxy container exactly as in the guide: PHOENIX_SESSION_* in the
-environment of `docker compose ... up -d --force-recreate litellm-proxy-phoenix`.
+`--proxy-wide` and `--reset` talk to the running proxy's own endpoint (proxy_session); the guide's
+exported PHOENIX_SESSION_* reach the container through `up -d --force-recreate litellm-proxy-phoenix`.
+
+Either Compose works: the v2 plugin (`docker compose`) or a standalone `docker-compose` (v1.29
+with profiles, or a v2 binary); CLAUDE_SESSION_COMPOSE chooses one ("docker compose",
+"docker-compose" or a path to a docker-compose binary). The project is always named with -p
+(Compose v1 rejects compose.yaml's top-level `name`), and containers are listed through the
+engine by the project's label, which both versions set.
 
 The proxy's key is LITELLM_MASTER_KEY in the checkout's .env (created from
 .env.example with generated secrets when missing). It is mirrored into the state
@@ -12,13 +18,13 @@ directory's master_key file, where the launcher reads it for its requests.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ from claude_session.stack.state import StatePaths
 from claude_session.stack.status import ComponentStatus, StackStatus
 
 REPO = CHECKOUT
+PROJECT_NAME = "claude-session"
 PROFILE = "phoenix"
 PROXY_SERVICE = "litellm-proxy-phoenix"
 PHOENIX_SERVICE = "phoenix"
@@ -41,10 +48,35 @@ ENV_EXAMPLE = ".env.example"
 GENERATED_SECRETS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD")
 DOCKER_INFO_TIMEOUT = 30.0
 COMPOSE_QUERY_TIMEOUT = 60.0
+COMPOSE_CHOICE_VAR = "CLAUDE_SESSION_COMPOSE"
+# The folder holding compose.yaml and .env (default: the checkout); the Docker tests use their own.
+COMPOSE_DIR_VAR = "CLAUDE_SESSION_COMPOSE_DIR"
 
 
-def require_docker() -> str:
-    """The docker client, once a Docker engine and Compose v2 answer; else one line saying what lacks."""
+def project_name(env: Mapping[str, str]) -> str:
+    """Compose's own COMPOSE_PROJECT_NAME when set, else claude-session."""
+    return env.get("COMPOSE_PROJECT_NAME") or PROJECT_NAME
+
+
+@dataclass(frozen=True)
+class ComposeCli:
+    """How to run Compose: `docker compose` (v2 plugin) or a standalone `docker-compose`."""
+
+    docker: str
+    argv: tuple[str, ...]
+    version: str
+
+    @property
+    def name(self) -> str:
+        return "docker compose" if self.argv[1:] == ("compose",) else "docker-compose"
+
+    @property
+    def v1(self) -> bool:
+        return self.version.lstrip("v").startswith("1.")
+
+
+def require_docker(environ: Mapping[str, str] | None = None) -> ComposeCli:
+    """The docker client and a Compose, once a Docker engine answers; else one line saying what lacks."""
     docker = shutil.which("docker")
     if docker is None:
         raise StackError(
@@ -56,30 +88,55 @@ def require_docker() -> str:
             "no Docker engine answers (`docker info` failed); start Docker "
             "or run `claude-session up` without --docker"
         )
-    if not _succeeds([docker, "compose", "version"]):
-        raise StackError("`docker compose` (Compose v2) is not installed; install the docker-compose plugin")
-    return docker
+    return find_compose(docker, os.environ if environ is None else environ)
+
+
+def find_compose(docker: str, environ: Mapping[str, str]) -> ComposeCli:
+    """`docker compose` if the plugin answers, else `docker-compose` on PATH (v1 or v2)."""
+    choice = environ.get(COMPOSE_CHOICE_VAR, "").strip()
+    candidates: list[tuple[str, ...]] = []
+    if choice in ("", "docker compose"):
+        candidates.append((docker, "compose"))
+    if choice != "docker compose":
+        standalone = choice if choice not in ("", "docker-compose") else "docker-compose"
+        found = shutil.which(standalone, path=environ.get("PATH"))
+        if found:
+            candidates.append((found,))
+    for argv in candidates:
+        version = _output([*argv, "version", "--short"])
+        if version:
+            return ComposeCli(docker, argv, version.splitlines()[0].strip())
+    wanted = f" ({COMPOSE_CHOICE_VAR}={choice})" if choice else ""
+    raise StackError(
+        f"neither `docker compose` (v2) nor `docker-compose` (v1.29+) works here{wanted}; "
+        "install one, or run `claude-session up` without --docker"
+    )
+
+
+def _output(argv: Sequence[str]) -> str | None:
+    """What `argv` prints when it succeeds, else None."""
+    try:
+        done = subprocess.run(
+            list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DOCKER_INFO_TIMEOUT
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
 
 def _succeeds(argv: Sequence[str]) -> bool:
-    try:
-        done = subprocess.run(
-            list(argv), stdin=subprocess.DEVNULL, capture_output=True, timeout=DOCKER_INFO_TIMEOUT
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    return _output(argv) is not None
 
 
 def compose(
-    docker: str,
+    cli: ComposeCli,
     args: Sequence[str],
     env: Mapping[str, str],
     project_dir: Path,
     capture: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """`docker compose --profile phoenix ARGS` in `project_dir`; a failure is one line."""
-    argv = [docker, "compose", "--profile", PROFILE, *args]
+    """`docker compose --profile phoenix -p claude-session ARGS` in `project_dir`; a failure is one line."""
+    argv = [*cli.argv, "--profile", PROFILE, "--project-name", project_name(env), *args]
     try:
         done = subprocess.run(
             argv,
@@ -91,12 +148,12 @@ def compose(
             timeout=COMPOSE_QUERY_TIMEOUT if capture else None,
         )
     except subprocess.TimeoutExpired:
-        raise StackError(f"`docker compose --profile {PROFILE} {' '.join(args)}` did not answer") from None
+        raise StackError(f"`{cli.name} --profile {PROFILE} {' '.join(args)}` did not answer") from None
     if done.returncode != 0:
         detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []
         reason = f": {detail[0]}" if detail else ""
         raise StackError(
-            f"`docker compose --profile {PROFILE} {' '.join(args)}` failed (exit {done.returncode}){reason}"
+            f"`{cli.name} --profile {PROFILE} {' '.join(args)}` failed (exit {done.returncode}){reason}"
         )
     return done
 
@@ -215,12 +272,12 @@ class ComposeStack:
         settings: StackSettings,
         state: StatePaths,
         environ: Mapping[str, str],
-        project_dir: Path = REPO,
+        project_dir: Path | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
         self.environ = dict(environ)
-        self.project_dir = project_dir
+        self.project_dir = project_dir or Path(self.environ.get(COMPOSE_DIR_VAR) or REPO)
 
     def up(self) -> StackSettings:
         """`docker compose --profile phoenix up -d`; wait for Phoenix, register prices, wait for the proxy."""
@@ -228,17 +285,17 @@ class ComposeStack:
         recorded = StackSettings.recorded(self.state)
         if recorded and not recorded.docker and procs.read_pid(self.state.pid_file("proxy")):
             raise StackError("the local stack is running; stop it with `claude-session down` first")
-        docker = require_docker()
+        cli = require_docker(self.environ)
         key = ensure_env_file(self.project_dir)
         _mirror_master_key(self.state, key)
         env = compose_env(settings, key, None, inherit_session_env=True, base=self.environ)
         print(
-            "claude-session: starting Phoenix and the proxy with docker compose "
+            f"claude-session: starting Phoenix and the proxy with {cli.name} {cli.version} "
             "(the first run pulls or builds the images)...",
             file=sys.stderr,
             flush=True,
         )
-        compose(docker, ["up", "-d"], env, self.project_dir)
+        compose(cli, ["up", "-d"], env, self.project_dir)
         settings.record(self.state)
         self.settings = settings
         procs.wait_healthy(
@@ -257,26 +314,26 @@ class ComposeStack:
     def restart_proxy(self) -> None:
         """Recreate the proxy container; the guide's exported PHOENIX_SESSION_* reach it, and the
         proxy-wide session set with --proxy-wide stays in its volume."""
-        docker = require_docker()
+        cli = require_docker(self.environ)
         key = ensure_env_file(self.project_dir)
         _mirror_master_key(self.state, key)
         env = compose_env(self.settings, key, None, inherit_session_env=True, base=self.environ)
-        compose(docker, ["up", "-d", "--force-recreate", PROXY_SERVICE], env, self.project_dir)
+        compose(cli, ["up", "-d", "--force-recreate", PROXY_SERVICE], env, self.project_dir)
         self._wait_proxy()
 
     def down(self) -> list[str]:
         """`docker compose --profile phoenix down` (named volumes are kept); returns the services that ran."""
-        docker = require_docker()
-        running = compose(
-            docker, ["ps", "--services", "--status", "running"], self.environ, self.project_dir, capture=True
-        )
-        compose(docker, ["down"], self.environ, self.project_dir)
-        return [line.strip() for line in running.stdout.splitlines() if line.strip()]
+        cli = require_docker(self.environ)
+        running = [
+            service for service, entry in self._containers(cli).items() if entry.get("State") == "running"
+        ]
+        compose(cli, ["down"], self._down_env(), self.project_dir)
+        return running
 
     def status(self) -> StackStatus:
         """The same report as the local stack's, with the container of each component."""
         settings = self.settings
-        containers = self._containers(require_docker())
+        containers = self._containers(require_docker(self.environ))
         checks = {
             "proxy": (PROXY_SERVICE, settings.proxy_url + "/health/liveliness"),
             "phoenix": (PHOENIX_SERVICE, settings.phoenix_base + "/healthz"),
@@ -304,19 +361,40 @@ class ComposeStack:
         except StackError:
             raise StackError(
                 f"the proxy container did not answer at {self.settings.proxy_url}; see "
-                f"`docker compose --profile {PROFILE} logs {PROXY_SERVICE}`"
+                f"`docker compose --profile {PROFILE} -p {project_name(self.environ)} logs {PROXY_SERVICE}`"
             ) from None
 
-    def _containers(self, docker: str) -> dict[str, dict[str, Any]]:
-        """Service name -> `docker compose ps` entry (JSON lines, or one JSON array on older Compose)."""
-        done = compose(
-            docker, ["ps", "--all", "--format", "json"], self.environ, self.project_dir, capture=True
-        )
-        text = done.stdout.strip()
-        if not text:
-            return {}
-        try:
-            entries = json.loads(text) if text.startswith("[") else [json.loads(x) for x in text.splitlines()]
-        except ValueError:
-            raise StackError("`docker compose ps --format json` printed something that is not JSON") from None
-        return {str(e.get("Service")): e for e in entries if isinstance(e, dict)}
+    def _down_env(self) -> dict[str, str]:
+        """`down` interpolates the files too: give variables that must be set a placeholder."""
+        env = dict(self.environ)
+        env_file = self.project_dir / ENV_FILE
+        values = read_env_file(env_file) if env_file.exists() else {}
+        for name in GENERATED_SECRETS:
+            if not env.get(name) and not values.get(name):
+                env[name] = "unused-by-down"
+        return env
+
+    def _containers(self, cli: ComposeCli) -> dict[str, dict[str, Any]]:
+        """Service name -> {"Name", "State"} of the project's containers, from the engine itself.
+
+        Both Compose versions label their containers with the project and the service, so one
+        `docker ps` reads them whichever Compose started them.
+        """
+        argv = [
+            cli.docker,
+            "ps",
+            "--all",
+            "--filter",
+            f"label=com.docker.compose.project={project_name(self.environ)}",
+            "--format",
+            '{{.Label "com.docker.compose.service"}}\t{{.Names}}\t{{.State}}',
+        ]
+        text = _output(argv)
+        if text is None:
+            raise StackError("`docker ps` failed: cannot list the stack's containers")
+        containers: dict[str, dict[str, Any]] = {}
+        for line in text.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[0]:
+                containers[parts[0]] = {"Name": parts[1], "State": parts[2]}
+        return containers

@@ -1,51 +1,32 @@
-"""The Docker image end to end: the image's proxy, a Phoenix container and the fake upstream.
+"""The proxy image end to end: built from the Dockerfile, run beside Phoenix and the fake upstream.
 
-Three containers on one Docker network, as compose.yaml runs them: Phoenix (the
-image and tag compose.yaml pins), the proxy built from the Dockerfile, and the
-project's fake Anthropic upstream run from the same image. A session-tagged
-/v1/messages request must come back from Phoenix as a span carrying the four
-session.* attributes, as in tests/integration/test_session_spans.py.
-
-Needs a Docker engine (GitHub Actions: .github/workflows/docker.yml). Without one
-the whole module is skipped, saying why (an error instead with
-CLAUDE_SESSION_REQUIRE_DOCKER=1). CLAUDE_SESSION_TEST_IMAGE names an image
-already built from the Dockerfile (CI builds it with buildx); otherwise the tests
-build it here.
+Three containers on one Docker network, as compose.yaml runs them: Phoenix (the image the
+tier uses: compose's official one, or the local build of the same release), the proxy built
+from the Dockerfile, and the project's fake Anthropic upstream run from the same image (so
+the proxy reaches it by name). A session-tagged /v1/messages request must come back from
+Phoenix's REST API as a span with the four session.* attributes and claude_code.session_id.
+Every port a test publishes is bound to 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
-
-try:
-    import docker
-
-    docker.from_env().ping()
-except Exception as err:  # any failure to reach an engine: no socket, no permission, no client
-    _reason = (
-        f"no Docker engine reachable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-    )
-    if os.environ.get("CLAUDE_SESSION_REQUIRE_DOCKER"):  # CI's docker workflow: a skip would hide it
-        raise RuntimeError(_reason) from err
-    pytest.skip(_reason, allow_module_level=True)
-
 from testcontainers.core.container import DockerContainer
-from testcontainers.core.image import DockerImage
 from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.session import fields, launcher
-from claude_session.stack.local import StackSettings
+from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
 from tests.support import REPO, Stack, session_of, wait_for_spans
 
@@ -55,11 +36,15 @@ PROJECT = "docker-tests"
 UPSTREAM_ALIAS = "upstream"
 UPSTREAM_PORT = 8089
 START_TIMEOUT = 240  # first Phoenix start migrates its database; the proxy imports LiteLLM
+UID = "10001"
 
 
-def _compose_image(service: str) -> str:
-    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
-    return str(compose["services"][service]["image"])
+def loopback(container: DockerContainer, *ports: int) -> DockerContainer:
+    """Publish `ports` on 127.0.0.1 only, each on a free host port."""
+    for port in ports:
+        # docker-py's (host_ip,) binding: a free port on that address (with_bind_ports takes no IP).
+        container.ports[f"{port}/tcp"] = ("127.0.0.1",)  # type: ignore[assignment]
+    return container
 
 
 @dataclass
@@ -74,30 +59,20 @@ class ContainerStack(Stack):
 
 
 @pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    prebuilt = os.environ.get("CLAUDE_SESSION_TEST_IMAGE")
-    if prebuilt:
-        yield prebuilt
-        return
-    with DockerImage(path=REPO, tag=f"claude-session:test-{uuid.uuid4().hex[:8]}", clean_up=True) as built:
-        yield str(built)
-
-
-@pytest.fixture(scope="module")
 def network() -> Iterator[Network]:
     with Network() as net:
         yield net
 
 
 @pytest.fixture(scope="module")
-def phoenix(network: Network) -> Iterator[DockerContainer]:
-    container = (
-        DockerContainer(_compose_image("phoenix"))
+def phoenix(phoenix_image: str, network: Network) -> Iterator[DockerContainer]:
+    container = loopback(
+        DockerContainer(phoenix_image)
         .with_network(network)
         .with_network_aliases("phoenix")
         .with_env("PHOENIX_TELEMETRY_ENABLED", "false")
-        .with_exposed_ports(6006)
-        .waiting_for(HttpWaitStrategy(6006, "/healthz").with_startup_timeout(START_TIMEOUT))
+        .waiting_for(HttpWaitStrategy(6006, "/healthz").with_startup_timeout(START_TIMEOUT)),
+        6006,
     )
     with container:
         yield container
@@ -105,20 +80,20 @@ def phoenix(network: Network) -> Iterator[DockerContainer]:
 
 @pytest.fixture(scope="module")
 def upstream(image: str, network: Network) -> Iterator[DockerContainer]:
-    container = (
+    container = loopback(
         DockerContainer(image)
         .with_network(network)
         .with_network_aliases(UPSTREAM_ALIAS)
         .with_kwargs(entrypoint=["python", "-m", "claude_session.testing.fake_upstream", "--host", "0.0.0.0"])
-        .with_exposed_ports(UPSTREAM_PORT)
-        .waiting_for(HttpWaitStrategy(UPSTREAM_PORT, "/").with_startup_timeout(60))
+        .waiting_for(HttpWaitStrategy(UPSTREAM_PORT, "/").with_startup_timeout(60)),
+        UPSTREAM_PORT,
     )
     with container:
         yield container
 
 
 def _proxy(image: str, network: Network, master_key: str, **env: str) -> DockerContainer:
-    container = (
+    return loopback(
         DockerContainer(image)
         .with_network(network)
         .with_envs(
@@ -129,10 +104,9 @@ def _proxy(image: str, network: Network, master_key: str, **env: str) -> DockerC
             PHOENIX_PROJECT_NAME=PROJECT,
             **env,
         )
-        .with_exposed_ports(4000)
-        .waiting_for(HttpWaitStrategy(4000, "/health/liveliness").with_startup_timeout(START_TIMEOUT))
+        .waiting_for(HttpWaitStrategy(4000, "/health/liveliness").with_startup_timeout(START_TIMEOUT)),
+        4000,
     )
-    return container
 
 
 def _stack(proxy: DockerContainer, phoenix: DockerContainer, master_key: str, tmp: Path) -> ContainerStack:
@@ -148,30 +122,40 @@ def _stack(proxy: DockerContainer, phoenix: DockerContainer, master_key: str, tm
 
 
 @pytest.fixture(scope="module")
-def proxy_stack(
-    image: str,
-    network: Network,
-    phoenix: DockerContainer,
-    upstream: DockerContainer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ContainerStack]:
+def proxy(image: str, network: Network, phoenix: DockerContainer, upstream: DockerContainer) -> Iterator[Any]:
     master_key = "sk-docker-" + secrets.token_urlsafe(24)
-    with _proxy(image, network, master_key) as proxy:
-        yield _stack(proxy, phoenix, master_key, tmp_path_factory.mktemp("docker-state"))
+    with _proxy(image, network, master_key) as container:
+        container.master_key = master_key  # type: ignore[attr-defined]
+        yield container
+
+
+@pytest.fixture(scope="module")
+def proxy_stack(
+    proxy: Any, phoenix: DockerContainer, tmp_path_factory: pytest.TempPathFactory
+) -> ContainerStack:
+    return _stack(proxy, phoenix, proxy.master_key, tmp_path_factory.mktemp("docker-state"))
 
 
 def test_session_headers_reach_phoenix_spans(proxy_stack: ContainerStack) -> None:
     session = launcher.Session.new("code-review", "v2", "docker-image").as_metadata()
-    response = proxy_stack.messages(session, stream=True, prompt="Review the auth module")
+    conversation = str(uuid.uuid4())
+    response = proxy_stack.messages(
+        session,
+        stream=True,
+        prompt="Review the auth module",
+        extra_headers={fields.CLAUDE_CODE_HEADER: conversation},
+    )
     assert response.status_code == 200, response.text
     (span,) = wait_for_spans(proxy_stack, {"session.id": session["session_id"]}, 1, timeout=90)
     attrs = session_of(span)
-    assert {k: v for k, v in attrs.items() if k.startswith("session.")} == {
+    expected = {
         "session.id": session["session_id"],
         "session.type": "code-review",
         "session.prompt_version": "v2",
         "session.name": "docker-image",
+        "claude_code.session_id": conversation,
     }
+    assert {k: attrs.get(k) for k in expected} == expected
     assert proxy_stack.master_key not in json.dumps(span)
 
 
@@ -181,6 +165,47 @@ def test_bad_session_header_and_wrong_key_are_refused(proxy_stack: ContainerStac
     assert response.status_code == 400
     wrong_key = proxy_stack.messages(extra_headers={fields.PROXY_KEY_HEADER: "sk-wrong"})
     assert wrong_key.status_code == 401
+
+
+def test_healthcheck_turns_healthy_as_uid_10001(proxy: Any, docker_client: Any) -> None:
+    container = docker_client.containers.get(proxy.get_wrapped_container().id)
+    deadline = time.monotonic() + 120
+    status = ""
+    while time.monotonic() < deadline:
+        container.reload()
+        status = container.attrs["State"].get("Health", {}).get("Status", "")
+        if status == "healthy":
+            break
+        time.sleep(2)
+    assert status == "healthy"
+    assert container.exec_run(["id", "-u"]).output.decode().strip() == UID
+    processes = container.top(ps_args="-o uid,comm")["Processes"]
+    assert processes and all(row[0] == UID for row in processes), processes
+    # Every port it publishes is on the loopback interface.
+    bindings = [b for ports in container.attrs["NetworkSettings"]["Ports"].values() for b in ports or []]
+    assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)
+
+
+def test_no_secret_in_image_env_or_layers(image: str, docker_client: Any, proxy: Any) -> None:
+    built = docker_client.images.get(image)
+    secretish = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+    for entry in built.attrs["Config"]["Env"] or []:
+        name, _, value = entry.partition("=")
+        assert not (any(s in name for s in secretish) and value), entry
+    history = json.dumps(built.history())
+    assert proxy.master_key not in history
+    assert "sk-" not in history.replace("sk-offline", "")
+    listing = docker_client.containers.run(
+        image,
+        entrypoint=[
+            "sh",
+            "-c",
+            "ls -a /opt/claude-session; grep -rl 'sk-docker-' /opt /etc /home 2>/dev/null || true",
+        ],
+        remove=True,
+    ).decode()
+    assert ".env\n" not in listing and ".git\n" not in listing
+    assert "sk-docker-" not in listing
 
 
 def test_proxy_wide_session_from_the_environment(
@@ -202,10 +227,9 @@ def test_proxy_wide_session_from_the_environment(
     assert session_of(span)["session.name"] == "proxy-wide"
 
 
-def test_image_runs_as_non_root_with_labels_and_patches(image: str) -> None:
-    client = docker.from_env()
-    config = client.images.get(image).attrs["Config"]
-    assert config["User"] not in ("", "root", "0")
+def test_image_runs_as_non_root_with_labels_and_patches(image: str, docker_client: Any) -> None:
+    config = docker_client.images.get(image).attrs["Config"]
+    assert config["User"].split(":")[0] == UID
     pin = next(
         line.split("==", 1)[1].strip()
         for line in (REPO / "requirements" / "pins.txt").read_text().splitlines()
@@ -215,7 +239,7 @@ def test_image_runs_as_non_root_with_labels_and_patches(image: str) -> None:
     assert labels["io.github.claude-session.litellm.version"] == pin
     assert labels["org.opencontainers.image.source"]
     assert labels["org.opencontainers.image.version"]
-    marker = client.containers.run(
+    marker = docker_client.containers.run(
         image,
         entrypoint=[
             "sh",
@@ -225,7 +249,7 @@ def test_image_runs_as_non_root_with_labels_and_patches(image: str) -> None:
         remove=True,
     ).decode()
     uid, *lines = marker.splitlines()
-    assert uid != "0"
+    assert uid == UID
     assert f"applied to litellm {pin}" in lines[0]
     series = [
         line.strip()
@@ -235,9 +259,8 @@ def test_image_runs_as_non_root_with_labels_and_patches(image: str) -> None:
     assert lines[1:] == series
 
 
-def test_missing_master_key_is_one_line_and_exit_1(image: str) -> None:
-    client = docker.from_env()
-    container = client.containers.run(image, detach=True, environment={"LITELLM_MASTER_KEY": ""})
+def test_missing_master_key_is_one_line_and_exit_1(image: str, docker_client: Any) -> None:
+    container = docker_client.containers.run(image, detach=True, environment={"LITELLM_MASTER_KEY": ""})
     try:
         result = container.wait(timeout=60)
         logs = container.logs().decode().strip()

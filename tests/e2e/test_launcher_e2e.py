@@ -154,6 +154,9 @@ def test_shell_shows_the_session_tags_claude_and_ends_on_exit(
         )
         _wait_pane(tmux, "RC=0", timeout=120)
         subprocess.run([*tmux, "send-keys", "-t", "cs", "exit", "Enter"], check=True)
+        # Leaving the shell asks one question, on a terminal only: rate the session.
+        _wait_pane(tmux, "rate this session")
+        subprocess.run([*tmux, "send-keys", "-t", "cs", "8", "Enter"], check=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             alive = subprocess.run([*tmux, "has-session", "-t", "cs"], capture_output=True).returncode == 0
@@ -166,6 +169,13 @@ def test_shell_shows_the_session_tags_claude_and_ends_on_exit(
     (span,) = wait_for_spans(live_stack, {"session.id": session_id}, 1)
     assert session_of(span)["session.type"] == "shell-test"
     assert session_of(span)["session.prompt_version"] == "v7"
+    query = f"session_ids={session_id}&include_annotation_names=rating"
+    page = live_stack.phoenix._request(
+        "GET", f"/v1/projects/{live_stack.project}/session_annotations?{query}"
+    )
+    assert page is not None
+    (rating,) = page["data"]
+    assert (rating["annotator_kind"], rating["result"]["score"]) == ("HUMAN", 8.0)
 
 
 def _wait_pane(tmux: list[str], text: str, timeout: float = 30) -> str:

@@ -389,9 +389,12 @@ def test_chart_is_html_with_one_series_per_group(
     assert parser.external == []
     assert len(json.loads(parser.data)["groups"]) == 5
 
-    code, _, err = run(capsys, "report", "--type", traffic.kind, "--chart", str(tmp_path / "report.png"))
-    assert code == 2 and err.count("\n") == 1 and "HTML" in err
-    assert not (tmp_path / "report.png").exists()
+    picture = tmp_path / "report.png"
+    code, _, err = run(capsys, "report", "--type", traffic.kind, "--baseline", "v1", "--chart", str(picture))
+    assert code == 0, err
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = run(capsys, "report", "--type", traffic.kind, "--chart", str(tmp_path / "no/dir/r.png"))
+    assert code != 0 and err.count("\n") == 1 and err.startswith("claude-session: --chart")
 
 
 def test_json_round_trips_and_csv_agrees(traffic: Traffic, capsys: pytest.CaptureFixture[str]) -> None:

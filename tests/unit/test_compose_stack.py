@@ -41,14 +41,14 @@ with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
 if args[:1] == ["info"] and os.environ.get("FAKE_DOCKER_NO_ENGINE"):
     print("Cannot connect to the Docker daemon at unix:///var/run/docker.sock.", file=sys.stderr)
     sys.exit(1)
-if args[:1] == ["compose"] and "ps" in args:
-    if "--services" in args:
-        print("phoenix")
-        print("litellm-proxy-phoenix")
-    else:
-        for service, state in (("phoenix", "running"), ("litellm-proxy-phoenix", "exited")):
-            name = "claude-session-" + service + "-1"
-            print(json.dumps({{"Service": service, "Name": name, "State": state}}))
+if args[:2] == ["compose", "version"]:
+    if os.environ.get("FAKE_DOCKER_NO_COMPOSE"):
+        print("docker: 'compose' is not a docker command.", file=sys.stderr)
+        sys.exit(1)
+    print("2.29.7")
+if args[:1] == ["ps"]:
+    for service, state in (("phoenix", "running"), ("litellm-proxy-phoenix", "exited")):
+        print(service + "\t" + "claude-session-" + service + "-1\t" + state)
 sys.exit(0)
 """
 
@@ -111,9 +111,12 @@ def calls(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
+COMPOSE_PREFIX = ["compose", "--profile", "phoenix", "--project-name", "claude-session"]
+
+
 def compose_calls(log: Path) -> list[dict[str, Any]]:
     """Calls that ran compose commands (not the `info` / `compose version` probes)."""
-    return [c for c in calls(log) if c["argv"][:3] == ["compose", "--profile", "phoenix"]]
+    return [c for c in calls(log) if c["argv"][: len(COMPOSE_PREFIX)] == COMPOSE_PREFIX]
 
 
 def recorded_compose(state: StatePaths, project_dir: Path) -> compose_stack.ComposeStack:
@@ -153,9 +156,7 @@ def test_restart_recreates_only_the_proxy_with_the_guides_exported_session(
 
     (call,) = compose_calls(fake_docker)
     assert call["argv"] == [
-        "compose",
-        "--profile",
-        "phoenix",
+        *COMPOSE_PREFIX,
         "up",
         "-d",
         "--force-recreate",
@@ -242,7 +243,7 @@ def test_up_creates_env_records_docker_and_waits_for_health(
     new_compose(settings, state, project_dir).up()
 
     (call,) = compose_calls(fake_docker)
-    assert call["argv"][3:] == ["up", "-d"]
+    assert call["argv"][len(COMPOSE_PREFIX) :] == ["up", "-d"]
     assert call["env"]["PHOENIX_SESSION_TYPE"] == "ci-pipeline"
     assert call["env"]["PHOENIX_PROJECT_NAME"] == "team"
     recorded = read_json(state.stack)
@@ -295,10 +296,76 @@ def test_down_and_status_dispatch_from_the_command_line(
     assert "container claude-session-litellm-proxy-phoenix-1, exited" in out
 
     assert cli.main(["down"]) == 0
-    assert capsys.readouterr().out.strip() == "stopped: phoenix, litellm-proxy-phoenix"
-    argvs = [c["argv"][3:] for c in compose_calls(fake_docker)]
-    assert argvs == [
-        ["ps", "--all", "--format", "json"],
-        ["ps", "--services", "--status", "running"],
-        ["down"],
+    assert capsys.readouterr().out.strip() == "stopped: phoenix"  # the proxy had exited
+    assert [c["argv"][len(COMPOSE_PREFIX) :] for c in compose_calls(fake_docker)] == [["down"]]
+    # The containers are listed through the engine by the project's label (either Compose sets it).
+    listings = [c["argv"] for c in calls(fake_docker) if c["argv"][:1] == ["ps"]]
+    assert len(listings) == 2
+    assert all("label=com.docker.compose.project=claude-session" in argv for argv in listings)
+
+
+FAKE_COMPOSE_V1 = """\
+#!{python}
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    log.write(json.dumps({{"argv": ["docker-compose", *args], "cwd": os.getcwd(), "env": {{}}}}) + "\\n")
+if args[:1] == ["version"]:
+    print("1.29.2")
+sys.exit(0)
+"""
+
+
+def _install_fake_v1(fake_docker: Path) -> None:
+    bin_dir = fake_docker.parent / "bin"
+    v1 = bin_dir / "docker-compose"
+    v1.write_text(FAKE_COMPOSE_V1.format(python=sys.executable))
+    v1.chmod(v1.stat().st_mode | stat.S_IXUSR)
+
+
+def test_compose_v1_is_used_when_the_plugin_is_missing(
+    fake_docker: Path,
+    project_dir: Path,
+    state: StatePaths,
+    healthy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _install_fake_v1(fake_docker)
+    monkeypatch.setenv("FAKE_DOCKER_NO_COMPOSE", "1")
+    record_docker_stack(state, healthy_port)
+    recorded_compose(state, project_dir).restart_proxy()
+    v1_calls = [c["argv"] for c in calls(fake_docker) if c["argv"][0] == "docker-compose"]
+    assert v1_calls[-1] == [
+        "docker-compose",
+        *COMPOSE_PREFIX[1:],
+        "up",
+        "-d",
+        "--force-recreate",
+        "litellm-proxy-phoenix",
     ]
+    assert compose_calls(fake_docker) == []
+    cli = compose_stack.require_docker(dict(os.environ))
+    assert cli.v1 and cli.name == "docker-compose" and cli.version == "1.29.2"
+
+
+def test_compose_choice_variable_picks_v1_over_the_plugin(
+    fake_docker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install_fake_v1(fake_docker)
+    chosen = compose_stack.require_docker({**os.environ, "CLAUDE_SESSION_COMPOSE": "docker-compose"})
+    assert chosen.v1
+    default = compose_stack.require_docker(dict(os.environ))
+    assert default.name == "docker compose" and not default.v1
+
+
+def test_neither_compose_is_one_line(
+    fake_docker: Path, state: StatePaths, project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_DOCKER_NO_COMPOSE", "1")
+    monkeypatch.setenv("PATH", str(fake_docker.parent / "bin"))  # no docker-compose either
+    with pytest.raises(ClaudeSessionError) as caught:
+        new_compose(StackSettings(), state, project_dir).up()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("neither `docker compose` (v2) nor `docker-compose` (v1.29+) works here")
+    assert not (project_dir / ".env").exists()
