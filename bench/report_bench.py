@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from bench import DATA_DIR, REPO
 from bench.report_data import LLM_SPAN, Dataset, synthetic_specs
 from bench.services import bench_environ, start_phoenix
 from bench.span_loader import load
+from claude_session.phoenix.annotations import CHECK, CODE, FAILED, HUMAN, PASSED, RATING, SessionAnnotation
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.stack import procs
 from claude_session.stack.local import register_prices
@@ -67,7 +69,24 @@ def ensure_loaded(state: StatePaths, settings: StackSettings, dataset: Dataset) 
     print(f"loading {len(specs):,} spans in {dataset.sessions} sessions...", file=sys.stderr, flush=True)
     rate = load(PhoenixClient(settings.phoenix_base, timeout=120), specs, PROJECT, dataset.payload_bytes)
     print(f"loaded at {rate:,.0f} spans/s", file=sys.stderr)
+    annotate(PhoenixClient(settings.phoenix_base, timeout=120), sorted({s.session_id for s in specs}))
     marker.write_text(json.dumps(asdict(dataset)) + "\n")
+
+
+def annotate(client: PhoenixClient, session_ids: list[str], batch: int = 500) -> None:
+    """What users record: a `check` on every session (1 in 4 fails), a `rating` on every other one."""
+    notes = []
+    for index, session_id in enumerate(session_ids):
+        passed = zlib.crc32(session_id.encode()) % 4 != 0
+        notes.append(
+            SessionAnnotation(session_id, CHECK, CODE, 1.0 if passed else 0.0, PASSED if passed else FAILED)
+        )
+        if index % 2 == 0:
+            notes.append(SessionAnnotation(session_id, RATING, HUMAN, float(index % 11), None))
+    print(f"annotating {len(session_ids):,} sessions ({len(notes):,} annotations)...", file=sys.stderr)
+    for start in range(0, len(notes), batch):
+        data = [note.as_json() for note in notes[start : start + batch]]
+        client._request("POST", "/v1/session_annotations", {"data": data})
 
 
 def run_report(base_url: str, args: list[str]) -> tuple[float, dict[str, float]]:

@@ -33,7 +33,7 @@ class Dataset:
     sessions: int
     seed: int
     payload_bytes: int
-    layout: int = 2  # bump when synthetic_specs or span_attributes change
+    layout: int = 3  # bump when synthetic_specs, span_attributes or the annotations change
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,14 @@ tests/faults and tests/docker are marked with their tier and `slow`. Developers 
 The live stack (one real Phoenix, one real patched proxy and the fake upstream per run)
 is started through the project's own stack code (what `claude-session up --offline`
 runs) on free ports, with its own state directory, and stopped by PID at the end.
+With CLAUDE_SESSION_TEST_DATABASE=postgres its Phoenix keeps its data in a private
+PostgreSQL cluster (`up --postgres`) instead of SQLite; .ci/run runs the span and report
+tests that way too.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,5 +42,9 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prices.write_text(
         f"{UNLISTED_MODEL}:\n  input: 4.0\n  output: 20.0\n  cache_read: 0.4\n  cache_write: 5.0\n"
     )
-    with running_stack(state_dir, "tests", prices_file=str(prices)) as running:
+    database = os.environ.get("CLAUDE_SESSION_TEST_DATABASE") or None
+    if database not in (None, "sqlite", "postgres"):
+        raise pytest.UsageError("CLAUDE_SESSION_TEST_DATABASE is sqlite or postgres")
+    overrides = {"database": "postgres"} if database == "postgres" else {}
+    with running_stack(state_dir, "tests", prices_file=str(prices), **overrides) as running:
         yield running

@@ -15,6 +15,8 @@ from itertools import islice
 from claude_session.cli.context import Context
 from claude_session.errors import ClaudeSessionError
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.keys import KEY_HINT
+from claude_session.proxy import spool_files
 from claude_session.session import fields, launcher
 from claude_session.stack import procs
 from claude_session.stack.settings import StackSettings
@@ -39,13 +41,15 @@ def main(argv: list[str], ctx: Context) -> int:
     if settings is None:
         print("FAIL  stack recorded: none in " + str(state.root) + "; start it with `claude-session up`")
         return 1
+    api_key = settings.phoenix_api_key(ctx.environ)  # the recorded key file, else $PHOENIX_API_KEY
     checks: list[tuple[str, Callable[[], str]]] = [
         ("proxy answers", lambda: _proxy_alive(settings)),
         ("proxy accepts its key", lambda: _proxy_key(settings, state)),
         ("Phoenix answers", lambda: _phoenix_alive(settings)),
-        ("OTLP endpoint reachable", lambda: _otlp(settings)),
+        ("OTLP endpoint reachable", lambda: _otlp(settings, api_key)),
+        ("span spool", lambda: spool_files.describe(state.spool)),
         ("Claude Code installed", lambda: launcher.find_claude(ctx.environ)),
-        ("session on the last span", lambda: _last_span(settings, ctx.environ)),
+        ("session on the last span", lambda: _last_span(settings, ctx.environ, api_key)),
     ]
     steps = []
     for name, check in checks:
@@ -93,16 +97,21 @@ def _phoenix_alive(settings: StackSettings) -> str:
     return settings.phoenix_base
 
 
-def _otlp(settings: StackSettings) -> str:
+def _otlp(settings: StackSettings, api_key: str | None) -> str:
     # An empty OTLP/HTTP export request is valid protobuf: Phoenix answers 200 and stores nothing.
     url = settings.phoenix_base + "/v1/traces"
-    request = urllib.request.Request(
-        url, data=b"", method="POST", headers={"content-type": "application/x-protobuf"}
-    )
+    headers = {"content-type": "application/x-protobuf"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             detail = f"{url} HTTP {resp.status}"
     except urllib.error.HTTPError as err:
+        if err.code in (401, 403):
+            raise ClaudeSessionError(
+                f"Phoenix refused the export: missing or wrong API key ({KEY_HINT})"
+            ) from None
         raise ClaudeSessionError(f"{url} answered {err.code}") from None
     except OSError as err:
         raise ClaudeSessionError(f"{url} unreachable: {err}") from None
@@ -117,8 +126,8 @@ def _otlp(settings: StackSettings) -> str:
     return detail
 
 
-def _last_span(settings: StackSettings, environ: Mapping[str, str]) -> str:
-    client = PhoenixClient(settings.phoenix_base)
+def _last_span(settings: StackSettings, environ: Mapping[str, str], api_key: str | None) -> str:
+    client = PhoenixClient(settings.phoenix_base, api_key=api_key)
     mine = launcher.current_from_env(environ).get(fields.SESSION_ID.key)
     if mine:
         spans = list(islice(client.spans(settings.project, {"session.id": mine}, page_size=5), 1))

@@ -13,6 +13,7 @@ from typing import Any
 from claude_session.cli.context import Context
 from claude_session.cli.parser import Parser
 from claude_session.errors import ClaudeSessionError, UsageError
+from claude_session.proxy import spool_files
 from claude_session.session import launcher
 from claude_session.stack import (
     Stack,
@@ -249,7 +250,40 @@ def cmd_up(argv: list[str], ctx: Context) -> int:
         action="store_true",
         help="run Phoenix and the proxy as containers (docker compose --profile phoenix)",
     )
+    parser.add_argument(
+        "--phoenix-auth",
+        action="store_true",
+        help="start Phoenix with authentication on; its secrets and the stack's API key are kept "
+        "mode 0600 in the state directory",
+    )
+    parser.add_argument(
+        "--phoenix-api-key-file",
+        default=defaults.phoenix_api_key_file,
+        metavar="FILE",
+        help="with --phoenix-url: a 0600 file holding that Phoenix's API key (default: $PHOENIX_API_KEY)",
+    )
+    database = parser.add_mutually_exclusive_group()
+    database.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep Phoenix's data in a private PostgreSQL cluster in the state directory "
+        "(Debian's server, on 127.0.0.1; its data survives `down`) instead of SQLite",
+    )
+    database.add_argument(
+        "--database",
+        metavar="URL",
+        default=ctx.environ.get("CLAUDE_SESSION_DATABASE_URL") or None,
+        help="keep Phoenix's data in this existing PostgreSQL server: postgresql://USER@HOST:PORT/DB "
+        "(the password from $PGPASSWORD; or the whole URL in $CLAUDE_SESSION_DATABASE_URL, "
+        "which keeps it out of the process list). Stored mode 0600 in the state directory",
+    )
+    parser.add_argument("--postgres-port", type=int, default=0, help="port of the --postgres cluster")
     args = parser.parse_args(argv)
+    if args.phoenix_auth and (args.phoenix_url or args.docker):
+        raise UsageError("--phoenix-auth starts a local Phoenix: not with --phoenix-url or --docker")
+    if args.phoenix_api_key_file and not args.phoenix_url:
+        raise UsageError("--phoenix-api-key-file goes with --phoenix-url (--phoenix-auth makes its own key)")
+    key_file = str(Path(args.phoenix_api_key_file).resolve()) if args.phoenix_api_key_file else None
     settings = defaults.replace(
         proxy_port=args.proxy_port,
         phoenix_port=args.phoenix_port,
@@ -261,12 +295,44 @@ def cmd_up(argv: list[str], ctx: Context) -> int:
         workers=args.workers,
         prices_file=str(Path(args.prices).resolve()) if args.prices else None,
         docker=args.docker,
+        phoenix_auth=args.phoenix_auth,
+        phoenix_api_key_file=key_file,
     )
+    settings = _with_database(settings, args.postgres, args.database, args.postgres_port, ctx)
     settings = new_stack(settings, ctx.state, ctx.environ).up()
     print(f"proxy    {settings.proxy_url}  (upstream: {settings.upstream_url})")
     print(f"phoenix  {settings.phoenix_base}  (project: {settings.project})")
+    if settings.database:
+        where = "private cluster" if settings.database == "postgres" else settings.database
+        port = f" on 127.0.0.1:{settings.postgres_port}" if settings.database == "postgres" else ""
+        print(f"database PostgreSQL, {where}{port}")
+    if settings.phoenix_api_key_file:
+        print(f"phoenix API key in {settings.phoenix_api_key_file}")
     print('next: claude-session -t code-review -v v1 "your prompt"')
     return 0
+
+
+def _with_database(
+    settings: StackSettings, private: bool, url: str | None, port: int, ctx: Context
+) -> StackSettings:
+    """`up --postgres` / `--database URL`: where Phoenix keeps its data. An existing server's URL
+    is written 0600 in the state directory; the settings (stack.json) keep it redacted."""
+    from claude_session.stack import postgres
+
+    if not (private or url):
+        return settings
+    if settings.docker or settings.phoenix_url:
+        raise UsageError(
+            "--postgres and --database configure a local Phoenix: not with --docker or --phoenix-url"
+        )
+    if private:
+        return settings.replace(database="postgres", postgres_port=port)
+    assert url is not None
+    url = postgres.with_password(url, ctx.environ.get("PGPASSWORD"))
+    postgres.check_url(url)
+    ctx.state.ensure()
+    postgres.write_secret(postgres.url_file(ctx.state), url)
+    return settings.replace(database=postgres.redact_url(url))
 
 
 def cmd_down(argv: list[str], ctx: Context) -> int:
@@ -284,7 +350,10 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
     stack = open_stack(ctx.state, ctx.environ)
     status = stack.status() if stack else StackStatus(ctx.state, None)
     if args.json:
-        print(json.dumps({**status.as_json(), "proxy_session": _proxy_wide_now(stack)}, indent=2))
+        waiting = spool_files.summary(ctx.state.spool)
+        spool = {"files": waiting.files, "spans": waiting.spans, "bytes": waiting.size}
+        report = {**status.as_json(), "proxy_session": _proxy_wide_now(stack)}
+        print(json.dumps({**report, "spool": {"dir": str(ctx.state.spool), **spool}}, indent=2))
         return 0
     if not status.components:
         print(f"no stack recorded in {ctx.state.root}; start one with `claude-session up`")
@@ -294,6 +363,7 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
         print(f"{name:9} {mark:5} {component.url}  ({component.where()})")
     session = _proxy_wide_now(stack)
     print("proxy-wide session: " + (_describe(session) if session else "none"))
+    print("span spool: " + spool_files.describe(ctx.state.spool))
     return 0 if status.healthy else 1
 
 

@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from claude_session.cli.context import Context
 from claude_session.cli.parser import Parser
@@ -85,12 +85,14 @@ def valid_session_id(text: str) -> str:
 class Target:
     url: str
     project: str
+    api_key: str | None = field(default=None, repr=False)
 
 
 def target(url: str | None, project: str | None, ctx: Context) -> Target:
     """The Phoenix and project of the recorded stack (or the defaults), overridden by options."""
     settings = StackSettings.recorded(ctx.state) or StackSettings.from_env(ctx.environ)
-    return Target((url or settings.phoenix_base).rstrip("/"), project or settings.project)
+    key = settings.phoenix_api_key(ctx.environ)  # the recorded key file, else $PHOENIX_API_KEY
+    return Target((url or settings.phoenix_base).rstrip("/"), project or settings.project, key)
 
 
 def resolve_session(explicit: str | None, ctx: Context) -> str:
@@ -151,7 +153,7 @@ def main(argv: list[str], ctx: Context) -> int:
     note = valid_note(args.note) if args.note is not None else None
     session_id = resolve_session(args.session_id, ctx)
     where = target(args.phoenix_url, args.project, ctx)
-    client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT)
+    client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)
     if not anno.session_in_project(client, session_id, where.project):
         raise UsageError(
             f"Phoenix at {where.url} has no session {session_id!r} in project {where.project!r} "
@@ -256,7 +258,12 @@ def after_session(
 ) -> None:
     """Once Claude Code (or the shell) exited: run the check, then ask for a rating (shell only).
     Never changes the launcher's exit code."""
-    client = PhoenixClient(settings.phoenix_base, timeout=PHOENIX_TIMEOUT)
+    try:
+        api_key = settings.phoenix_api_key(environ)
+    except PhoenixError as err:
+        _say(f"{err}; the check and the rating go without a Phoenix API key")
+        api_key = None
+    client = PhoenixClient(settings.phoenix_base, timeout=PHOENIX_TIMEOUT, api_key=api_key)
     if check is not None:
         record_check(run_check(check, environ), session_id, client, settings.project)
     if ask_rating and rate_prompt_enabled(environ) and sys.stdin.isatty():

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from claude_session.cli.context import Context
@@ -145,12 +145,14 @@ def build_parser(prog: str, sessions: bool) -> Parser:
 class Target:
     url: str
     project: str
+    api_key: str | None = field(default=None, repr=False)
 
 
 def target(url: str | None, project: str | None, ctx: Context) -> Target:
     """The Phoenix and project of the recorded stack (or the defaults), overridden by options."""
     settings = StackSettings.recorded(ctx.state) or StackSettings.from_env(ctx.environ)
-    return Target((url or settings.phoenix_base).rstrip("/"), project or settings.project)
+    key = settings.phoenix_api_key(ctx.environ)  # the recorded key file, else $PHOENIX_API_KEY
+    return Target((url or settings.phoenix_base).rstrip("/"), project or settings.project, key)
 
 
 def main(argv: list[str], ctx: Context) -> int:
@@ -172,7 +174,7 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
     keys = ("session", "type", "prompt_version", "name")
     selection = Selection({key: getattr(args, key) for key in keys if getattr(args, key)}, start, end)
     where = target(args.phoenix_url, args.project, ctx)
-    client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT)
+    client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)
     project_id = client.project_id(where.project)
     if project_id is None:
         raise ClaudeSessionError(

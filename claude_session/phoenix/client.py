@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from claude_session.phoenix.errors import PhoenixError
+from claude_session.phoenix.keys import KEY_HINT
 
 
 class PhoenixClient:
@@ -133,6 +134,14 @@ class PhoenixClient:
         except urllib.error.HTTPError as err:
             if err.code == 404:
                 return None
+            if err.code in (401, 403):
+                query = str(body.get("query", "")) if isinstance(body, dict) else ""
+                mutation = query.lstrip().startswith("mutation")
+                writes = method != "GET" and not path.startswith("/v1/spans")
+                what = "write" if writes and (path != "/graphql" or mutation) else "read"
+                raise PhoenixError(
+                    f"Phoenix at {self.base_url} refused the {what}: missing or wrong API key ({KEY_HINT})"
+                ) from None
             detail = err.read()[:300].decode(errors="replace")
             raise PhoenixError(
                 f"Phoenix at {self.base_url} answered {err.code} to {path}: {detail}"

@@ -17,6 +17,8 @@ from claude_session.session import fields
 
 _log = logging.getLogger("LiteLLM")
 
+DEFAULT_SPOOL_MAX_MB = 512.0
+
 
 @dataclass(frozen=True)
 class ProxySettings:
@@ -28,6 +30,10 @@ class ProxySettings:
     proxy_session_file: Path | None = None
     # Guards the proxy-wide session endpoint (LITELLM_MASTER_KEY); never printed.
     master_key: str | None = field(default=None, repr=False)
+    # Failed span export batches wait here for Phoenix (CLAUDE_SESSION_SPOOL_DIR; unset: no spool).
+    spool_dir: Path | None = None
+    # The spool's size cap (CLAUDE_SESSION_SPOOL_MAX_MB); past it the oldest spans are dropped.
+    spool_max_bytes: int = int(DEFAULT_SPOOL_MAX_MB * 2**20)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ProxySettings:
@@ -43,12 +49,32 @@ class ProxySettings:
             defaults[fields.SESSION_ID.key] = fields.new_session_id(session_type)
         prices = environ.get("CLAUDE_SESSION_PRICES")
         session_file = environ.get("CLAUDE_SESSION_PROXY_SESSION_FILE")
+        spool_dir = environ.get("CLAUDE_SESSION_SPOOL_DIR")
         return cls(
             session_defaults=defaults,
             prices_file=Path(prices) if prices else None,
             proxy_session_file=Path(session_file) if session_file else None,
             master_key=environ.get("LITELLM_MASTER_KEY") or None,
+            spool_dir=Path(spool_dir) if spool_dir else None,
+            spool_max_bytes=_spool_max_bytes(environ.get("CLAUDE_SESSION_SPOOL_MAX_MB")),
         )
+
+
+def _spool_max_bytes(value: str | None) -> int:
+    """CLAUDE_SESSION_SPOOL_MAX_MB (a positive number, fractions allowed); a bad value is logged."""
+    megabytes = DEFAULT_SPOOL_MAX_MB
+    if value:
+        try:
+            megabytes = float(value)
+            if not megabytes > 0:
+                raise ValueError(value)
+        except ValueError:
+            _log.warning(
+                "claude-session: ignoring CLAUDE_SESSION_SPOOL_MAX_MB=%r (not a positive number)",
+                value,
+            )
+            megabytes = DEFAULT_SPOOL_MAX_MB
+    return int(megabytes * 2**20)
 
 
 @functools.cache

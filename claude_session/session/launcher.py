@@ -148,9 +148,11 @@ def require_running_stack(state: StatePaths) -> StackSettings:
             f"the proxy is not answering at {settings.proxy_url}; start it with `claude-session up`"
         )
     if not PhoenixClient(settings.phoenix_base, timeout=3).healthy():
-        raise SessionError(
-            f"Phoenix is not reachable at {settings.phoenix_base}; start it with `claude-session up` "
-            "(spans would be lost)"
+        # The proxy spools the spans on disk and sends them once Phoenix answers again.
+        print(
+            f"claude-session: warning: Phoenix is not reachable at {settings.phoenix_base}; spans wait"
+            f" in {state.spool} until it is back (`claude-session up` starts it)",
+            file=sys.stderr,
         )
     return settings
 

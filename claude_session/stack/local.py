@@ -11,10 +11,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from claude_session.phoenix import pricing
+from claude_session.phoenix import keys, pricing
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.proxy import config as proxy_config
-from claude_session.stack import procs
+from claude_session.stack import postgres, procs
 from claude_session.stack.errors import StackError
 from claude_session.stack.proxy_env import proxy_env
 from claude_session.stack.settings import StackSettings
@@ -74,8 +74,9 @@ def proxy_argv(settings: StackSettings, config_file: Path) -> list[str]:
     ]
 
 
-def register_prices(settings: StackSettings) -> list[str]:
-    return pricing.register_missing_prices(PhoenixClient(settings.phoenix_base), settings.extra_prices())
+def register_prices(settings: StackSettings, api_key: str | None = None) -> list[str]:
+    client = PhoenixClient(settings.phoenix_base, api_key=api_key)
+    return pricing.register_missing_prices(client, settings.extra_prices())
 
 
 class LocalStack:
@@ -98,6 +99,9 @@ class LocalStack:
             if recorded.offline != self.settings.offline:
                 mode = "offline" if recorded.offline else "online"
                 raise StackError(f"the stack is already running {mode}; run `claude-session down` first")
+            if recorded.database != self.settings.database:
+                where = recorded.database or "SQLite"
+                raise StackError(f"the stack is already running on {where}; run `claude-session down` first")
             self.settings = recorded
         wanted = self._components()
         missing = [name for name in wanted if not procs.read_pid(self.state.pid_file(name))]
@@ -106,25 +110,38 @@ class LocalStack:
             return self.settings
         self.state.ensure()
         master_key(self.state)
+        if self.settings.phoenix_auth and not self.settings.phoenix_api_key_file:
+            self.settings = self.settings.replace(phoenix_api_key_file=str(self.state.phoenix_api_key))
         self.settings.extra_prices()  # a bad price file stops here, before anything starts
+        if not self.settings.phoenix_auth:
+            self.settings.phoenix_api_key(self.environ)  # a bad key file stops here too
         self._check_ports(missing)
+        self._start_postgres()  # before Phoenix, which connects to it at start-up
         self.settings.record(self.state)
+        # An authenticated Phoenix's first start: the proxy waits for the key made below.
+        later = ["proxy"] if self.settings.phoenix_auth and not self.state.phoenix_api_key.exists() else []
         # Each start is a separate process: launch them together, then wait for each.
-        started = {name: getattr(self, f"_spawn_{name}")() for name in missing}
+        started = {name: getattr(self, f"_spawn_{name}")() for name in missing if name not in later}
         if "upstream" in started:
             self._wait("upstream", started["upstream"])
         if "phoenix" in started:
             self._wait("phoenix", started["phoenix"])
-        created = register_prices(self.settings)
+        self._ensure_api_key()
+        created = register_prices(self.settings, self.settings.phoenix_api_key(self.environ))
         if created:
             print(f"registered {len(created)} Anthropic model prices in Phoenix", file=sys.stderr)
+        if "proxy" in missing and "proxy" in later:
+            started["proxy"] = self._spawn_proxy()
         if "proxy" in started:
             self._wait("proxy", started["proxy"])
         return self.settings
 
     def down(self) -> list[str]:
         """Stop every component this state directory started; return what was stopped."""
-        return [name for name in ("proxy", "phoenix", "upstream") if procs.stop(self.state.pid_file(name))]
+        stopped = [name for name in ("proxy", "phoenix", "upstream") if procs.stop(self.state.pid_file(name))]
+        if self._private_postgres().stop():  # after Phoenix, its client
+            stopped.append("postgres")
+        return stopped
 
     def status(self) -> StackStatus:
         settings = self.settings
@@ -142,6 +159,13 @@ class LocalStack:
                 healthy=procs.http_ok(url),
                 pid=procs.read_pid(self.state.pid_file(name)),
                 external=name == "phoenix" and settings.phoenix_url is not None,
+            )
+        if settings.database == "postgres":
+            pid = procs.read_pid(self.state.pid_file("postgres"))
+            components["postgres"] = ComponentStatus(
+                url=f"postgresql://127.0.0.1:{settings.postgres_port}",
+                healthy=pid is not None and procs.port_in_use(settings.postgres_port),
+                pid=pid,
             )
         return StackStatus(self.state, settings, components)
 
@@ -214,6 +238,20 @@ class LocalStack:
             "PHOENIX_GRPC_PORT": str(self.settings.phoenix_grpc_port),
             "PHOENIX_TELEMETRY_ENABLED": "false",
         }
+        # The database URL (password included) goes through the environment, never argv.
+        env.pop("PHOENIX_SQL_DATABASE_URL", None)
+        if self.settings.database:
+            env["PHOENIX_SQL_DATABASE_URL"] = postgres.url_file(self.state).read_text().strip()
+        if self.settings.phoenix_auth:
+            # Secrets go to Phoenix through its environment (never argv), each kept 0600 in the
+            # state directory; the admin password replaces Phoenix's default `admin`.
+            env["PHOENIX_ENABLE_AUTH"] = "true"
+            env["PHOENIX_SECRET"] = keys.secret_file(self.state.phoenix_secret)
+            password = keys.secret_file(self.state.phoenix_admin_password)
+            env["PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD"] = password
+        else:
+            for var in ("PHOENIX_ENABLE_AUTH", "PHOENIX_SECRET", "PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD"):
+                env.pop(var, None)
         # Started through our wrapper so the gRPC listener binds 127.0.0.1 too.
         argv = [
             sys.executable,
@@ -235,6 +273,8 @@ class LocalStack:
             self.environ,
             inherit_session_env=True,
             proxy_session_file=self.state.proxy_session,
+            phoenix_api_key=self.settings.phoenix_api_key(self.environ),
+            spool_dir=self.state.spool,
         )
         self.state.proxy_config.write_text(
             proxy_config.render(self.settings.upstream_url, bool(env.get("ANTHROPIC_API_KEY")))
@@ -243,6 +283,35 @@ class LocalStack:
         return procs.start(
             "litellm proxy", argv, env, self.state.pid_file("proxy"), self.state.log_file("proxy")
         )
+
+    def _ensure_api_key(self) -> None:
+        """An authenticated local Phoenix: create the stack's system API key once, kept 0600."""
+        if not self.settings.phoenix_auth or self.state.phoenix_api_key.exists():
+            return
+        print("creating the stack's Phoenix API key (admin login, system key)", file=sys.stderr)
+        key = keys.create_system_api_key(
+            self.settings.phoenix_base,
+            keys.read_key_file(self.state.phoenix_admin_password, "secret file"),
+            name="claude-session",
+        )
+        keys.write_secret(self.state.phoenix_api_key, key)
+
+    def _private_postgres(self) -> postgres.PrivatePostgres:
+        return postgres.PrivatePostgres(self.state, self.settings.postgres_port, self.environ)
+
+    def _start_postgres(self) -> None:
+        """`up --postgres`: start the private cluster (created on first use) unless it runs, and
+        write the URL Phoenix connects with (0600; stack.json records only "postgres")."""
+        if self.settings.database != "postgres":
+            return
+        if procs.read_pid(self.state.pid_file("postgres")) and self.settings.postgres_port:
+            return
+        if not self.settings.postgres_port:
+            self.settings = self.settings.replace(postgres_port=procs.free_port())
+        _check_port_free(self.settings.postgres_port, "PostgreSQL", "--postgres-port")
+        cluster = self._private_postgres()
+        cluster.wait(cluster.start())
+        postgres.write_secret(postgres.url_file(self.state), cluster.url())
 
     def start_phoenix(self) -> None:
         """Start only Phoenix, if it is not running (the bench's shared Phoenix)."""

@@ -44,6 +44,8 @@ def proxy_env(
     base: Mapping[str, str],
     inherit_session_env: bool,
     proxy_session_file: Path | None = None,
+    phoenix_api_key: str | None = None,
+    spool_dir: Path | None = None,
 ) -> dict[str, str]:
     """`base` less the client's variables, plus what the proxy needs; the proxy-wide session as
     PHOENIX_SESSION_* (`session`, or with `inherit_session_env` the guide's vars already in `base`)."""
@@ -62,9 +64,15 @@ def proxy_env(
             "ANTHROPIC_API_BASE": settings.upstream_url,
         }
     )
+    if phoenix_api_key:
+        # LiteLLM's arize_phoenix exporter sends it as `Authorization: Bearer` (an env var, not argv).
+        env["PHOENIX_API_KEY"] = phoenix_api_key
     if proxy_session_file is not None:
         # The proxy-wide session set with --proxy-wide, shared by every worker.
         env["CLAUDE_SESSION_PROXY_SESSION_FILE"] = str(proxy_session_file)
+    if spool_dir is not None:
+        # Span batches Phoenix did not take wait here (a value already set wins: a volume).
+        env.setdefault("CLAUDE_SESSION_SPOOL_DIR", str(spool_dir))
     if settings.offline:
         env["ANTHROPIC_API_KEY"] = OFFLINE_UPSTREAM_KEY
     for key, value in PROXY_TUNING_ENV.items():

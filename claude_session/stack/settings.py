@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_session.phoenix.keys import resolve_api_key
 from claude_session.phoenix.pricing import ModelPrice, load_extra_prices
 from claude_session.proxy.config import ANTHROPIC_API
 from claude_session.stack import procs
@@ -42,8 +43,16 @@ class StackSettings:
     workers: int = DEFAULT_WORKERS
     prices_file: str | None = None  # extra model prices (YAML), for models newer than the price maps
     docker: bool = False  # containers from compose.yaml (`up --docker`) instead of local processes
+    phoenix_auth: bool = False  # the started Phoenix requires an API key (`up --phoenix-auth`)
+    # Where Phoenix's API key is (a 0600 file; never the key itself). None: PHOENIX_API_KEY, if set.
+    phoenix_api_key_file: str | None = None
     # Where the proxy forwards when online: Anthropic, or a gateway in front of it.
     anthropic_url: str = ANTHROPIC_API
+    # Phoenix's database: None = SQLite in the state directory; "postgres" = the private cluster
+    # (`up --postgres`, served on postgres_port); else an existing server's URL, password
+    # redacted (`up --database`; the URL itself is in the state directory's 0600 database_url).
+    database: str | None = None
+    postgres_port: int = 0
 
     @property
     def proxy_url(self) -> str:
@@ -78,6 +87,7 @@ class StackSettings:
             phoenix_url=environ.get("CLAUDE_SESSION_PHOENIX_URL") or None,
             project=environ.get("PHOENIX_PROJECT_NAME") or DEFAULT_PROJECT,
             prices_file=environ.get("CLAUDE_SESSION_PRICES") or None,
+            phoenix_api_key_file=environ.get("CLAUDE_SESSION_PHOENIX_API_KEY_FILE") or None,
             anthropic_url=environ.get("CLAUDE_SESSION_ANTHROPIC_URL") or ANTHROPIC_API,
         )
 
@@ -102,6 +112,10 @@ class StackSettings:
 
     def record(self, state: StatePaths) -> None:
         write_json(state.stack, asdict(self))
+
+    def phoenix_api_key(self, environ: Mapping[str, str]) -> str | None:
+        """Phoenix's API key: from the recorded key file, else PHOENIX_API_KEY in `environ`."""
+        return resolve_api_key(environ, self.phoenix_api_key_file)
 
     def extra_prices(self) -> list[ModelPrice]:
         """The price file's models (a bad file raises here, before anything starts)."""

@@ -4,6 +4,8 @@ Layout of the state directory (default ~/.local/state/claude-session, or
 $CLAUDE_SESSION_STATE_DIR):
 
     master_key           the proxy's key, mode 0600, generated once
+    phoenix_secret, phoenix_admin_password, phoenix_api_key
+                         an authenticated Phoenix's (`up --phoenix-auth`) secrets, mode 0600
     stack.json           ports and upstream of the running stack
     proxy_session.json   the active proxy-wide session, if any
     last_session.json    the last session the launcher started here (`rate` without an id)
@@ -57,8 +59,25 @@ class StatePaths:
         return self.root / "litellm.yaml"
 
     @property
+    def phoenix_secret(self) -> Path:
+        return self.root / "phoenix_secret"
+
+    @property
+    def phoenix_admin_password(self) -> Path:
+        return self.root / "phoenix_admin_password"
+
+    @property
+    def phoenix_api_key(self) -> Path:
+        return self.root / "phoenix_api_key"
+
+    @property
     def phoenix_dir(self) -> Path:
         return self.root / "phoenix"
+
+    @property
+    def spool(self) -> Path:
+        """Span batches waiting for Phoenix (the proxy's CLAUDE_SESSION_SPOOL_DIR)."""
+        return self.root / "spool"
 
     def pid_file(self, name: str) -> Path:
         return self.root / "run" / f"{name}.pid"

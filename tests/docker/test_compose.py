@@ -28,8 +28,9 @@ from claude_session.phoenix.client import PhoenixClient
 from claude_session.session import launcher
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key
+from tests import support
 from tests.docker.conftest import REPO
-from tests.support import LAUNCHER, Stack, session_of, test_env, wait_for_spans
+from tests.support import LAUNCHER, Stack, session_of, wait_for_spans
 
 pytestmark = pytest.mark.docker
 
@@ -104,7 +105,7 @@ def compose_flow(
         shutil.copy(REPO / name, project / name)
     state = tmp_path / "state"
     env = {
-        **test_env(state),
+        **support.test_env(state),
         **_compose_cli(kind.split("-")[0], tmp_path),
         "CLAUDE_SESSION_COMPOSE_DIR": str(project),
         "COMPOSE_PROJECT_NAME": PROJECT_NAME,
