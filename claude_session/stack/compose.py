@@ -75,7 +75,7 @@ class ComposeCli:
         return self.version.lstrip("v").startswith("1.")
 
 
-def require_docker(environ: Mapping[str, str] | None = None) -> ComposeCli:
+def require_docker(environ: Mapping[str, str]) -> ComposeCli:
     """The docker client and a Compose, once a Docker engine answers; else one line saying what lacks."""
     docker = shutil.which("docker")
     if docker is None:
@@ -88,7 +88,7 @@ def require_docker(environ: Mapping[str, str] | None = None) -> ComposeCli:
             "no Docker engine answers (`docker info` failed); start Docker "
             "or run `claude-session up` without --docker"
         )
-    return find_compose(docker, os.environ if environ is None else environ)
+    return find_compose(docker, environ)
 
 
 def find_compose(docker: str, environ: Mapping[str, str]) -> ComposeCli:
