@@ -146,7 +146,7 @@ def phoenix_costs(client: PhoenixClient, project_id: str, conditions: Mapping[st
     return {label: float(node[alias]["total"]["cost"] or 0.0) for alias, label in names.items()}
 
 
-SESSION_BATCH = 100
+SESSION_BATCH = 50  # Phoenix allows at most 50 aliases in one GraphQL query
 
 
 def phoenix_session_cost(client: PhoenixClient, session_ids: Iterable[str]) -> float:

@@ -105,7 +105,6 @@ class PrivatePostgres:
         self.sockets = self.root / "run"
         self.password_file = self.root / "password"
         self.environ = {k: v for k, v in environ.items() if not k.startswith("PG")}
-        self._fresh = False
 
     def url(self) -> str:
         password = self.password_file.read_text().strip()
@@ -153,9 +152,8 @@ class PrivatePostgres:
                     f"PostgreSQL did not accept connections within {int(START_TIMEOUT)} s; see {self._log}"
                 )
             time.sleep(0.25)
-        if self._fresh:
+        if not self._has_database():  # a new cluster (or one whose first start was cut short)
             self._run("createdb", [str(server_bin() / "createdb"), *self._local(), DATABASE])
-            self._fresh = False
 
     def stop(self) -> bool:
         """`pg_ctl stop` (fast: Phoenix is stopped first), checked by PID; True if it was running."""
@@ -205,10 +203,23 @@ class PrivatePostgres:
             "--no-locale",
         ]
         self._run("initdb", argv)
-        self._fresh = True
 
     def _local(self) -> list[str]:
         return ["-h", str(self.sockets), "-p", str(self.port), "-U", ROLE]
+
+    def _has_database(self) -> bool:
+        query = "SELECT 1 FROM pg_database WHERE datname = 'phoenix'"  # DATABASE
+        done = subprocess.run(
+            [str(server_bin() / "psql"), *self._local(), "-d", "postgres", "-tAc", query],
+            env=self.environ,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"PostgreSQL does not answer psql: {done.stderr.strip()}")
+        return done.stdout.strip() == "1"
 
     def _ready(self) -> bool:
         done = subprocess.run(

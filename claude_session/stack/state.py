@@ -11,6 +11,8 @@ $CLAUDE_SESSION_STATE_DIR):
     last_session.json    the last session the launcher started here (`rate` without an id)
     litellm.yaml         the generated proxy config (holds no secret)
     phoenix/             Phoenix's working directory (SQLite database)
+    database_url         Phoenix's PostgreSQL URL, password included, mode 0600 (`up --postgres`/`--database`)
+    postgres/            the private PostgreSQL cluster of `up --postgres` (stack/postgres.py)
     run/*.pid, logs/*.log
 """
 
