@@ -29,25 +29,32 @@ ENV PIP_NO_CACHE_DIR=1 \
 # The package is installed editable from here: the runtime stage copies this
 # directory to the same path.
 WORKDIR /opt/claude-session
-COPY pyproject.toml README.md ./
-COPY requirements/ requirements/
-COPY patches/ patches/
-COPY overlay/ overlay/
-COPY scripts/ scripts/
-COPY claude_session/ claude_session/
-COPY docker/ docker/
 
 # The LiteLLM label below must name the pinned version: fail the build if it does not.
 ARG LITELLM_VERSION=1.108.7
+COPY requirements/ requirements/
 RUN pinned="$(grep -E '^litellm==' requirements/pins.txt | cut -d= -f3)" \
     && { test "${pinned}" = "${LITELLM_VERSION}" \
          || { echo "LITELLM_VERSION=${LITELLM_VERSION} but requirements/pins.txt pins litellm==${pinned}" >&2; exit 1; }; }
 
-# The one install path (it apt-get installs Debian's `patch` itself, as root).
-RUN scripts/install --proxy-only --venv /opt/venv \
+# The one install path (it apt-get installs Debian's `patch` itself, as root). It runs
+# before the package's own source is copied, on an empty claude_session/ (the editable
+# install maps the package to this directory), so a change under claude_session/ reuses
+# this layer instead of reinstalling every dependency.
+COPY pyproject.toml README.md ./
+COPY patches/ patches/
+COPY overlay/ overlay/
+COPY scripts/ scripts/
+RUN mkdir -p claude_session \
+    && touch claude_session/__init__.py \
+    && scripts/install --proxy-only --venv /opt/venv \
     && test -f /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches \
-    && chmod 0755 docker/entrypoint.sh \
     && rm -rf /var/lib/apt/lists/*
+
+COPY claude_session/ claude_session/
+COPY docker/ docker/
+RUN chmod 0755 docker/entrypoint.sh \
+    && /opt/venv/bin/python -c 'import claude_session.proxy.settings'
 
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -65,7 +72,7 @@ LABEL org.opencontainers.image.title="claude-session" \
 RUN groupadd --system --gid 10001 claude \
     && useradd --system --uid 10001 --gid claude --create-home --home-dir /home/claude \
        --shell /usr/sbin/nologin claude \
-    && install -d -o 10001 -g 10001 -m 0700 /var/lib/claude-session
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/claude-session /var/lib/claude-session/spool
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /opt/claude-session /opt/claude-session
@@ -74,7 +81,8 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LITELLM_LOCAL_MODEL_COST_MAP=True \
-    CLAUDE_SESSION_PROXY_SESSION_FILE=/var/lib/claude-session/proxy_session.json
+    CLAUDE_SESSION_PROXY_SESSION_FILE=/var/lib/claude-session/proxy_session.json \
+    CLAUDE_SESSION_SPOOL_DIR=/var/lib/claude-session/spool
 
 USER 10001:10001
 WORKDIR /home/claude

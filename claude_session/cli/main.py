@@ -93,6 +93,17 @@ def _session_parser() -> argparse.ArgumentParser:
         help="reset to the default session: clear the proxy-wide session metadata",
     )
     parser.add_argument("--id", dest="session_id", help="use this session id instead of a generated one")
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument(
+        "--user",
+        help="who you are on the spans (session.user): an email address or login name. Default: "
+        "$CLAUDE_SESSION_USER, else `git config user.email`",
+    )
+    who.add_argument(
+        "--no-user",
+        action="store_true",
+        help="send no user (as does CLAUDE_SESSION_USER set to nothing)",
+    )
     parser.add_argument(
         "--proxy-wide",
         action="store_true",
@@ -141,14 +152,28 @@ def run_session(argv: list[str], ctx: Context) -> int:
         args = parser.parse_args(argv)
         command = args.command
     if args.reset:
-        if args.type or args.version or args.name or args.shell or command or args.proxy_wide or args.check:
+        if (
+            args.type
+            or args.version
+            or args.name
+            or args.shell
+            or command
+            or args.proxy_wide
+            or args.check
+            or args.user
+        ):
             raise UsageError("--reset takes no other option")
         return reset_proxy_wide(ctx)
-    session = launcher.Session.new(args.type, args.version, args.name, args.session_id)
     if args.proxy_wide:
         if args.shell or command or args.check is not None:
             raise UsageError("--proxy-wide sets the proxy's session; run claude or a shell afterwards")
-        return set_proxy_wide(ctx, session)
+        if args.user is not None:
+            raise UsageError("--user goes with each request's headers, not with --proxy-wide")
+        return set_proxy_wide(ctx, launcher.Session.new(args.type, args.version, args.name, args.session_id))
+    from claude_session.cli.identity import resolve_user
+
+    user = resolve_user(args.user, args.no_user, ctx.environ)
+    session = launcher.Session.new(args.type, args.version, args.name, args.session_id, user)
     if args.shell and command:
         raise UsageError("--shell takes no command; run it inside the shell")
     if args.check is not None and not args.check.strip():

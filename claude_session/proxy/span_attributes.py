@@ -63,7 +63,7 @@ def _fallback_session_id(metadata: Mapping[str, Any], claude_code_id: str | None
 def set_session_attributes(
     span: Span, metadata: Mapping[str, Any], *, defaults: Mapping[str, str] | None = None
 ) -> None:
-    """Set session.id/type/prompt_version/name, claude_code.session_id and the gateway hints on `span`.
+    """Set session.id/type/prompt_version/name, session.user, claude_code.session_id and the gateway hints on `span`.
 
     `defaults`: the proxy-wide session; None means this process's (`proxy_defaults()`).
     """
@@ -79,6 +79,9 @@ def set_session_attributes(
             value = _fallback_session_id(metadata, claude_code_id)
         if value:
             span.set_attribute(field.attribute, value)
+    user = _valid(fields.SESSION_USER, requester.get(fields.SESSION_USER.key))  # per request only
+    if user:
+        span.set_attribute(fields.SESSION_USER.attribute, user)
     if claude_code_id:
         span.set_attribute(fields.CLAUDE_CODE_ATTRIBUTE, claude_code_id)
     gateway_hints.set_attributes(span, requester)

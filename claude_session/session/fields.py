@@ -87,8 +87,30 @@ SESSION_NAME = SessionField(
     hint="printable characters in any language",
 )
 
+# Who sent the request: the developer's identity, so several developers can share one Phoenix.
+# Email-like ASCII (a `git config user.email`, or a plain login name); sent per request only,
+# never proxy-wide. Its `env` is the launcher's variable (CLAUDE_SESSION_USER; empty turns it off),
+# not a PHOENIX_SESSION_* default of the proxy. The attribute sits under `session.` (not
+# OpenInference's `user.id`, which LiteLLM fills from the end-user id) so the report's `session`
+# column and the root span (which keeps `session.*`) carry it too.
+_USER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]*")
+SESSION_USER = SessionField(
+    key="session_user",
+    attribute="session.user",
+    header="x-session-tracking-user",
+    env="CLAUDE_SESSION_USER",
+    option="--user",
+    pattern=_USER,
+    max_len=254,
+    hint="letters, digits, '.', '_', '+', '@' and '-' (an email address or a login name), "
+    "starting with a letter or digit",
+)
+
+# The session proper: proxy-wide defaults, env vars, the proxy-wide endpoint.
 FIELDS: tuple[SessionField, ...] = (SESSION_ID, SESSION_TYPE, PROMPT_VERSION, SESSION_NAME)
-FIELD_BY_HEADER: dict[str, SessionField] = {f.header: f for f in FIELDS}
+# Everything a request's headers may carry: the session and who sent it.
+HEADER_FIELDS: tuple[SessionField, ...] = (*FIELDS, SESSION_USER)
+FIELD_BY_HEADER: dict[str, SessionField] = {f.header: f for f in HEADER_FIELDS}
 SESSION_KEYS: frozenset[str] = frozenset(f.key for f in FIELDS)
 
 # Claude Code's own conversation id: kept as a separate attribute so one tracked
@@ -226,9 +248,9 @@ def from_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def to_headers(session: Mapping[str, str]) -> dict[str, str]:
-    """Request headers for a session (validated, free text percent-encoded: nothing unchecked
+    """Request headers for a session and its user (validated, free text percent-encoded: nothing unchecked
     and nothing but printable ASCII reaches a header)."""
-    return {f.header: encode_header_value(f, session[f.key]) for f in FIELDS if session.get(f.key)}
+    return {f.header: encode_header_value(f, session[f.key]) for f in HEADER_FIELDS if session.get(f.key)}
 
 
 def to_env(session: Mapping[str, str]) -> dict[str, str]:

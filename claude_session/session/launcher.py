@@ -41,13 +41,21 @@ class Session:
     type: str
     prompt_version: str
     name: str | None = None
+    user: str | None = None  # who sends the requests (per request only, never proxy-wide)
 
     @classmethod
     def new(
-        cls, session_type: str | None, version: str | None, name: str | None, session_id: str | None = None
+        cls,
+        session_type: str | None,
+        version: str | None,
+        name: str | None,
+        session_id: str | None = None,
+        user: str | None = None,
     ) -> Session:
         """Validate every field before anything runs (exit 2 on a bad one)."""
         try:
+            if user is not None:
+                user = fields.validate(fields.SESSION_USER, user)
             session_type = fields.validate(fields.SESSION_TYPE, session_type or fields.DEFAULT_TYPE)
             version = fields.validate(fields.PROMPT_VERSION, version or fields.DEFAULT_VERSION)
             if name is not None:
@@ -58,7 +66,7 @@ class Session:
                 session_id = fields.new_session_id(session_type)
         except fields.InvalidSessionValue as err:
             raise SessionError(str(err), exit_code=2) from None
-        return cls(id=session_id, type=session_type, prompt_version=version, name=name)
+        return cls(id=session_id, type=session_type, prompt_version=version, name=name, user=user)
 
     def as_metadata(self) -> dict[str, str]:
         data = {
@@ -68,6 +76,13 @@ class Session:
         }
         if self.name:
             data[fields.SESSION_NAME.key] = self.name
+        return data
+
+    def request_metadata(self) -> dict[str, str]:
+        """What every request of the session carries: the session and, if known, its user."""
+        data = self.as_metadata()
+        if self.user:
+            data[fields.SESSION_USER.key] = self.user
         return data
 
     def label(self) -> str:
@@ -101,7 +116,9 @@ def session_env(
         raise SessionError("no proxy key yet: start the stack with `claude-session up`")
     metadata = session.as_metadata()
     try:
-        env["ANTHROPIC_CUSTOM_HEADERS"] = headers.merge(env.get("ANTHROPIC_CUSTOM_HEADERS"), metadata, key)
+        env["ANTHROPIC_CUSTOM_HEADERS"] = headers.merge(
+            env.get("ANTHROPIC_CUSTOM_HEADERS"), session.request_metadata(), key
+        )
     except fields.InvalidSessionValue as err:
         raise SessionError(f"ANTHROPIC_CUSTOM_HEADERS: {err}", exit_code=2) from None
     env["ANTHROPIC_BASE_URL"] = settings.proxy_url
