@@ -97,7 +97,7 @@ def build_parser(prog: str, sessions: bool) -> Parser:
             type=_group_key,
             default="prompt_version",
             metavar="KEY",
-            help="prompt_version (default), type, name, session (a session list), "
+            help="prompt_version (default), type, name, user, session (a session list), "
             "request-class, agent-type or model",
         )
         parser.add_argument("-b", "--baseline", metavar="GROUP", help="compare every group with this one")
@@ -122,6 +122,7 @@ def build_parser(prog: str, sessions: bool) -> Parser:
     )
     selection.add_argument("-n", "--name", help="only this session name")
     selection.add_argument("--session", metavar="ID", help="only this session id")
+    selection.add_argument("-u", "--user", metavar="USER", help="only this developer (session.user)")
     selection.add_argument("--since", metavar="AGE", help="only the last AGE: 90m, 12h, 7d, 4w")
     selection.add_argument(
         "--from", dest="start", metavar="WHEN", help="from this date or time (local unless it has an offset)"
@@ -174,7 +175,7 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
     if args.chart is not None:
         report_chart.check_path(args.chart)  # before any work
     start, end = window(args.since, args.start, args.end)
-    keys = ("session", "type", "prompt_version", "name")
+    keys = ("session", "type", "prompt_version", "name", "user")
     selection = Selection({key: getattr(args, key) for key in keys if getattr(args, key)}, start, end)
     where = target(args.phoenix_url, args.project, ctx)
     client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)

@@ -34,6 +34,7 @@ SESSION_KEYS: Mapping[str, str] = {
     "type": "type",
     "prompt_version": "prompt_version",
     "name": "name",
+    "user": "user",  # who sent the request (the launcher's --user / git user.email)
 }
 
 # Other report dimensions -> (object, key) of their span attribute (the gateway hints, the model),

@@ -63,7 +63,8 @@ def _fallback_session_id(metadata: Mapping[str, Any], claude_code_id: str | None
 def set_session_attributes(
     span: Span, metadata: Mapping[str, Any], *, defaults: Mapping[str, str] | None = None
 ) -> None:
-    """Set session.id/type/prompt_version/name, session.user, claude_code.session_id and the gateway hints on `span`.
+    """Set session.id/type/prompt_version/name, session.user, claude_code.session_id and the
+    gateway hints on `span` (session.user only from the request: there is no proxy-wide user).
 
     `defaults`: the proxy-wide session; None means this process's (`proxy_defaults()`).
     """

@@ -20,7 +20,7 @@ from claude_session.report.timewindow import iso, parse_iso
 
 # Output column -> span field or attribute path: all the report reads of a span. Phoenix parses
 # a span's attributes (Claude Code's are ~33 KB) once per path, so sub-objects are selected
-# whole: `session` brings id, type, prompt_version and name; `llm.token_count` every count.
+# whole: `session` brings id, type, prompt_version, name and user; `llm.token_count` every count.
 COLUMNS: Mapping[str, str] = {
     "session": "session",
     "tokens": "llm.token_count",  # prompt (includes cache reads and writes), completion, prompt_details
@@ -37,6 +37,7 @@ GROUP_BY: Mapping[str, str] = {
     "prompt_version": "prompt version",
     "type": "type",
     "name": "name",
+    "user": "user",
     "session": "session",
     "request_class": "request class",
     "agent_type": "agent type",
@@ -49,7 +50,7 @@ DEFAULT_PAGE = 25_000
 class Selection:
     """Which spans a report covers: session fields that must match, and a time window."""
 
-    values: Mapping[str, str] = field(default_factory=dict)  # keys: session, type, prompt_version, name
+    values: Mapping[str, str] = field(default_factory=dict)  # session, type, prompt_version, name, user
     start: datetime | None = None
     end: datetime | None = None
 

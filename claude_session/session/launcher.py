@@ -86,7 +86,8 @@ class Session:
         return data
 
     def label(self) -> str:
-        return f"{self.type} {self.prompt_version}" + (f" {self.name}" if self.name else "")
+        label = f"{self.type} {self.prompt_version}" + (f" {self.name}" if self.name else "")
+        return label + (f", user {self.user}" if self.user else "")
 
 
 def current_from_env(environ: Mapping[str, str]) -> dict[str, str]:
