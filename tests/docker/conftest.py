@@ -17,9 +17,11 @@ Build times are printed at the end of the run (pytest -s, or the terminal summar
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,10 @@ import yaml
 
 # testcontainers' reaper (Ryuk) is an image from a registry: clean up with context managers.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+# Reach containers at the engine's host and their published port, even when the tests run
+# inside a container (testcontainers would use the network gateway there): every port is
+# published on 127.0.0.1 only, which no gateway address reaches.
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_VAR = "CLAUDE_SESSION_DOCKER_BASE"
@@ -89,7 +95,37 @@ def build(
 
     api = docker.from_env().api
     lines: list[str] = []
-    started = time.monotonic()
+    with _one_build_at_a_time():
+        started = time.monotonic()
+        _build(api, lines, path, tag, dockerfile, target, buildargs)
+    TIMINGS[f"build {tag}"] = time.monotonic() - started
+    return "".join(lines)
+
+
+@contextmanager
+def _one_build_at_a_time() -> Iterator[None]:
+    """Serialise builds across pytest-xdist workers: two uncached builds of the same Dockerfile
+    at once would each run the whole install; one after the other, the second reuses the
+    first one's layers."""
+    lock = REPO / ".state" / "docker-build.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(
+    api: Any,
+    lines: list[str],
+    path: Path,
+    tag: str,
+    dockerfile: str,
+    target: str | None,
+    buildargs: dict[str, str],
+) -> None:
     for chunk in api.build(
         path=str(path),
         tag=tag,
@@ -105,8 +141,6 @@ def build(
         if "error" in chunk:
             lines.append(chunk["error"])
             raise BuildFailed("".join(lines))
-    TIMINGS[f"build {tag}"] = time.monotonic() - started
-    return "".join(lines)
 
 
 def base_args() -> dict[str, str]:

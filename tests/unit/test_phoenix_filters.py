@@ -105,6 +105,7 @@ def test_every_report_dimension_has_a_session_key() -> None:
         "type": "type",
         "prompt_version": "prompt_version",
         "name": "name",
+        "user": "user",
     }
     with pytest.raises(KeyError):
         span_condition({"colour": "red"})
