@@ -12,7 +12,7 @@ Images (session-scoped, shared by every test):
   from PyPI); else compose.yaml's official image;
 - PostgreSQL: with a local base, docker/postgres/Dockerfile (Debian's postgresql-15); else
   compose.postgres.yaml's official image.
-Build times are printed at the end of the run (pytest -s, or the terminal summary).
+Build times are printed in the terminal summary (`docker tier build times: ...`).
 """
 
 from __future__ import annotations
@@ -66,10 +66,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+# Build times, one "tag seconds" line each, shared by pytest-xdist workers and the controller.
+TIMINGS_FILE = REPO / ".state" / "docker-build-times"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without xdist)
+        TIMINGS_FILE.unlink(missing_ok=True)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TIMINGS:
-        line = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in TIMINGS.items())
-        terminalreporter.write_line(f"docker tier timings: {line}")
+    if TIMINGS_FILE.exists():
+        lines = TIMINGS_FILE.read_text().splitlines()
+        if lines:
+            terminalreporter.write_line("docker tier build times: " + ", ".join(lines))
 
 
 def compose_image(file: str, service: str) -> str:
@@ -95,19 +105,22 @@ def build(
 
     api = docker.from_env().api
     lines: list[str] = []
-    with _one_build_at_a_time():
+    with _one_build_at_a_time(path, dockerfile):
         started = time.monotonic()
         _build(api, lines, path, tag, dockerfile, target, buildargs)
-    TIMINGS[f"build {tag}"] = time.monotonic() - started
+    seconds = time.monotonic() - started
+    TIMINGS[tag] = seconds
+    with TIMINGS_FILE.open("a") as timings:
+        timings.write(f"{tag} {seconds:.0f}s\n")
     return "".join(lines)
 
 
 @contextmanager
-def _one_build_at_a_time() -> Iterator[None]:
-    """Serialise builds across pytest-xdist workers: two uncached builds of the same Dockerfile
-    at once would each run the whole install; one after the other, the second reuses the
-    first one's layers."""
-    lock = REPO / ".state" / "docker-build.lock"
+def _one_build_at_a_time(path: Path, dockerfile: str) -> Iterator[None]:
+    """Serialise builds of one Dockerfile across pytest-xdist workers: two uncached builds at
+    once would each run the whole install; one after the other, the second reuses the first
+    one's layers. Different Dockerfiles still build side by side."""
+    lock = REPO / ".state" / f"docker-build-{path.name}-{dockerfile.replace('/', '-')}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

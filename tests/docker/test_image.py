@@ -179,8 +179,9 @@ def test_healthcheck_turns_healthy_as_uid_10001(proxy: Any, docker_client: Any) 
         time.sleep(2)
     assert status == "healthy"
     assert container.exec_run(["id", "-u"]).output.decode().strip() == UID
-    processes = container.top(ps_args="-o uid,comm")["Processes"]
-    assert processes and all(row[0] == UID for row in processes), processes
+    top = container.top(ps_args="-o pid,uid,comm")  # the engine needs the PID column
+    uid = top["Titles"].index("UID")
+    assert top["Processes"] and all(row[uid] == UID for row in top["Processes"]), top
     # Every port it publishes is on the loopback interface.
     bindings = [b for ports in container.attrs["NetworkSettings"]["Ports"].values() for b in ports or []]
     assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings)

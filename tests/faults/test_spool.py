@@ -27,6 +27,7 @@ OUTAGE_S = 120
 SPANS_PER_REQUEST = 2  # litellm_proxy_request and litellm_request
 CAP_REQUESTS = 60
 CAP_MB = "0.02"  # a few batches: most of CAP_REQUESTS' spans are dropped
+CAP_BATCH = 8  # spans per export batch in the cap test (a batch is ~1-2 KB a span)
 _DROPPED = re.compile(r"dropped (\d+) spans \(the oldest\)")
 
 
@@ -90,7 +91,13 @@ def test_past_the_cap_the_logged_drops_are_the_missing_spans(spool_stack: Stack)
     since = now_iso()
     before = _logged_drops(spool_stack)
     # A low cap, and one quick export attempt before a batch is spooled.
-    env = {**spool_stack.env, "CLAUDE_SESSION_SPOOL_MAX_MB": CAP_MB, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1"}
+    env = {
+        **spool_stack.env,
+        "CLAUDE_SESSION_SPOOL_MAX_MB": CAP_MB,
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "1",
+        # Small batches whatever the machine's pace, so the cap holds some and drops others.
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": str(CAP_BATCH),
+    }
     local = LocalStack(spool_stack.settings, spool_stack.state, env)
     assert procs.stop(spool_stack.state.pid_file("phoenix"))
     try:
