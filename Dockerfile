@@ -40,17 +40,20 @@ RUN pinned="$(grep -E '^litellm==' requirements/pins.txt | cut -d= -f3)" \
 # The one install path (it apt-get installs Debian's `patch` itself, as root). It runs
 # before the package's own source is copied, on an empty claude_session/ (the editable
 # install maps the package to this directory), so a change under claude_session/ reuses
-# this layer instead of reinstalling every dependency.
-COPY pyproject.toml README.md ./
+# this layer instead of reinstalling every dependency (README.md too: an empty one here, as
+# pyproject.toml names it, the real one copied below; of scripts/, only the two it runs).
+COPY pyproject.toml ./
 COPY patches/ patches/
 COPY overlay/ overlay/
-COPY scripts/ scripts/
+COPY scripts/install scripts/apply-patches scripts/
 RUN mkdir -p claude_session \
-    && touch claude_session/__init__.py \
+    && touch claude_session/__init__.py README.md \
     && scripts/install --proxy-only --venv /opt/venv \
     && test -f /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches \
     && rm -rf /var/lib/apt/lists/*
 
+COPY README.md ./
+COPY scripts/ scripts/
 COPY claude_session/ claude_session/
 COPY docker/ docker/
 RUN chmod 0755 docker/entrypoint.sh \

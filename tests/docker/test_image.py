@@ -231,6 +231,10 @@ def test_proxy_wide_session_from_the_environment(
 def test_image_runs_as_non_root_with_labels_and_patches(image: str, docker_client: Any) -> None:
     config = docker_client.images.get(image).attrs["Config"]
     assert config["User"].split(":")[0] == UID
+    # The proxy-wide session and the span spool live in the proxy-state volume.
+    env = dict(entry.partition("=")[::2] for entry in config["Env"])
+    assert env["CLAUDE_SESSION_PROXY_SESSION_FILE"] == "/var/lib/claude-session/proxy_session.json"
+    assert env["CLAUDE_SESSION_SPOOL_DIR"] == "/var/lib/claude-session/spool"
     pin = next(
         line.split("==", 1)[1].strip()
         for line in (REPO / "requirements" / "pins.txt").read_text().splitlines()
@@ -245,7 +249,8 @@ def test_image_runs_as_non_root_with_labels_and_patches(image: str, docker_clien
         entrypoint=[
             "sh",
             "-c",
-            "id -u; cat /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches",
+            "id -u; test -w /var/lib/claude-session/spool || echo spool not writable;"
+            " cat /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches",
         ],
         remove=True,
     ).decode()

@@ -10,8 +10,10 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from claude_session.proxy.proxy_wide import PROXY_SESSION_ROUTE
 from claude_session.stack import procs
 from claude_session.stack.local import LocalStack
 from claude_session.stack.proxy_env import OFFLINE_UPSTREAM_KEY
@@ -55,3 +57,29 @@ def test_twenty_untagged_requests_on_two_workers_carry_one_session_id(two_worker
     assert session_id.startswith(f"{run_type}-")
     workers = procs.read_pid(two_worker_proxy.state.pid_file("proxy"))
     assert workers is not None and os.getpgid(workers) > 0
+
+
+def test_a_proxy_wide_switch_reaches_every_worker_at_once(two_worker_proxy: Stack) -> None:
+    """Set on the running 2-worker proxy (no restart): each worker applies it from its next request."""
+    key = {"x-litellm-api-key": two_worker_proxy.master_key}
+    url = two_worker_proxy.proxy_url + PROXY_SESSION_ROUTE
+    session = {
+        "session_id": f"switch-{uuid.uuid4().hex[:8]}",
+        "session_type": "switch",
+        "prompt_version": "v3",
+    }
+    assert httpx.put(url, headers=key, json=session).status_code == 200
+    try:
+        workers = set()
+        for _ in range(REQUESTS):  # a new connection each time: the kernel spreads them over the workers
+            answer = httpx.get(url, headers=key).json()
+            assert answer["session"] == session
+            workers.add(answer["worker"])
+            assert two_worker_proxy.messages(None).status_code == 200
+        assert len(workers) == 2, workers
+        spans = wait_for_spans(
+            two_worker_proxy, {"session.id": session["session_id"]}, REQUESTS, name=LLM_SPAN
+        )
+        assert {s["attributes"]["session.prompt_version"] for s in spans} == {"v3"}
+    finally:
+        assert httpx.delete(url, headers=key).status_code == 200

@@ -45,13 +45,9 @@ def test_switching_while_a_streamed_request_is_in_flight(live_stack: Stack) -> N
     assert "message_stop" in first + rest  # the request in flight completed
     assert procs.read_pid(live_stack.state.pid_file("proxy")) == pid_before  # no restart
 
-    workers = set()
-    for _ in range(REQUESTS):  # a new connection each time: both workers answer
-        answer = _endpoint(live_stack, "GET")
-        assert answer.json()["session"] == session
-        workers.add(answer.json()["worker"])
+    for _ in range(REQUESTS):  # every worker: see test_proxy_wide_id.py (a 2-worker proxy)
+        assert _endpoint(live_stack, "GET").json()["session"] == session
         assert live_stack.messages(prompt="untagged after switch").status_code == 200
-    assert len(workers) == live_stack.settings.workers, workers
     spans = wait_for_spans(live_stack, {"session.id": session["session_id"]}, REQUESTS, name=LLM_SPAN)
     assert {s["attributes"]["session.prompt_version"] for s in spans} == {"v7"}
 
