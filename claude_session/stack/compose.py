@@ -14,6 +14,12 @@ engine by the project's label, which both versions set.
 The proxy's key is LITELLM_MASTER_KEY in the checkout's .env (created from
 .env.example with generated secrets when missing). It is mirrored into the state
 directory's master_key file, where the launcher reads it for its requests.
+
+Phoenix requires authentication unless .env (or the environment) says PHOENIX_ENABLE_AUTH=false:
+its PHOENIX_SECRET and admin password come from .env (generated with it), and `up` creates a
+system API key once (admin login), kept 0600 in the state directory's phoenix_api_key and
+recorded as the settings' key file. The proxy gets it as PHOENIX_API_KEY through the
+environment compose runs with (never argv); `report`, `rate` and `doctor` read with it.
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ import secrets
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from claude_session import CHECKOUT
+from claude_session.phoenix import keys
+from claude_session.phoenix.errors import PhoenixError
 from claude_session.session import fields
 from claude_session.stack import procs
 from claude_session.stack.errors import StackError
@@ -45,7 +55,15 @@ PHOENIX_SERVICE = "phoenix"
 ENV_FILE = ".env"
 ENV_EXAMPLE = ".env.example"
 # Secrets that `up --docker` generates when it creates .env (blank in .env.example).
-GENERATED_SECRETS = ("LITELLM_MASTER_KEY", "POSTGRES_PASSWORD")
+GENERATED_SECRETS = (
+    "LITELLM_MASTER_KEY",
+    "POSTGRES_PASSWORD",
+    "PHOENIX_SECRET",
+    "PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD",
+)
+# Phoenix's auth secrets: generated into an older .env that lacks them (auth is on by default).
+PHOENIX_AUTH_SECRETS = ("PHOENIX_SECRET", "PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD")
+AUTH_SWITCH = "PHOENIX_ENABLE_AUTH"
 DOCKER_INFO_TIMEOUT = 30.0
 COMPOSE_QUERY_TIMEOUT = 60.0
 COMPOSE_CHOICE_VAR = "CLAUDE_SESSION_COMPOSE"
@@ -181,6 +199,44 @@ def new_master_key() -> str:
     return "sk-" + secrets.token_urlsafe(32)
 
 
+def _generated(name: str) -> str:
+    if name == "LITELLM_MASTER_KEY":
+        return new_master_key()
+    if name in PHOENIX_AUTH_SECRETS:
+        return keys.new_secret()  # valid for Phoenix's rules (length, a digit, a lowercase letter)
+    return secrets.token_urlsafe(24)
+
+
+def _write_private(path: Path, lines: Sequence[str]) -> None:
+    """Write `lines` to `path` through a new 0600 file (never readable by others, even briefly)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    tmp.replace(path)
+
+
+def _add_phoenix_secrets(env_file: Path) -> None:
+    """An existing .env without Phoenix's auth secrets (older than auth by default): generate them."""
+    values = read_env_file(env_file)
+    if values.get(AUTH_SWITCH, "true").lower() == "false":
+        return
+    missing = [name for name in PHOENIX_AUTH_SECRETS if not values.get(name)]
+    if not missing:
+        return
+    lines = []
+    for line in env_file.read_text().splitlines():
+        name = line.split("=", 1)[0]
+        if name in missing and line == f"{name}=":
+            line += _generated(name)
+            missing.remove(name)
+        lines.append(line)
+    lines += [f"{name}={_generated(name)}" for name in missing]
+    _write_private(env_file, lines)
+    print(f"claude-session: added generated Phoenix auth secrets to {env_file} (mode 0600)", file=sys.stderr)
+
+
 def ensure_env_file(project_dir: Path = REPO) -> str:
     """The proxy's master key from .env; creates .env (mode 0600) from .env.example if missing."""
     env_file = project_dir / ENV_FILE
@@ -192,12 +248,17 @@ def ensure_env_file(project_dir: Path = REPO) -> str:
         for line in example.read_text().splitlines():
             name = line.split("=", 1)[0]
             if name in GENERATED_SECRETS and line == f"{name}=":
-                line += new_master_key() if name == "LITELLM_MASTER_KEY" else secrets.token_urlsafe(24)
+                line += _generated(name)
             lines.append(line)
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write("\n".join(lines) + "\n")
-        print(f"claude-session: created {env_file} with a generated proxy key (mode 0600)", file=sys.stderr)
+        print(
+            f"claude-session: created {env_file} with a generated proxy key and Phoenix secrets (mode 0600)",
+            file=sys.stderr,
+        )
+    else:
+        _add_phoenix_secrets(env_file)
     key = read_env_file(env_file).get("LITELLM_MASTER_KEY", "")
     if not key.startswith("sk-"):
         raise StackError(f"{env_file}: set LITELLM_MASTER_KEY to a key starting with sk- (see {ENV_EXAMPLE})")
@@ -226,10 +287,12 @@ def compose_env(
     session: Mapping[str, str] | None,
     inherit_session_env: bool,
     base: Mapping[str, str],
+    phoenix_api_key: str | None = None,
 ) -> dict[str, str]:
-    """What compose.yaml interpolates: ports, project, the key, and the proxy-wide session.
+    """What compose.yaml interpolates: ports, project, the keys, and the proxy-wide session.
 
     Every PHOENIX_SESSION_* is set, empty when unused, so a value in .env cannot leak in.
+    The Phoenix API key (when Phoenix requires one) goes here, never on compose's command line.
     """
     env = dict(base)
     try:
@@ -248,7 +311,23 @@ def compose_env(
             "PHOENIX_PROJECT_NAME": settings.project,
         }
     )
+    if phoenix_api_key:
+        env[keys.API_KEY_ENV] = phoenix_api_key
     return env
+
+
+def _key_accepted(base_url: str, key: str) -> bool:
+    """False only when Phoenix answers 401 to a request carrying `key` (any other outcome: keep it)."""
+    request = urllib.request.Request(
+        base_url.rstrip("/") + "/v1/projects?limit=1", headers={"authorization": f"Bearer {key}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except urllib.error.HTTPError as err:
+        return err.code != 401
+    except (urllib.error.URLError, OSError):
+        return True
 
 
 def docker_settings(settings: StackSettings) -> StackSettings:
@@ -288,14 +367,19 @@ class ComposeStack:
         cli = require_docker(self.environ)
         key = ensure_env_file(self.project_dir)
         _mirror_master_key(self.state, key)
+        auth = self._auth_enabled()
+        if auth and not settings.phoenix_api_key_file:
+            settings = settings.replace(phoenix_api_key_file=str(self.state.phoenix_api_key))
+        elif not auth and settings.phoenix_api_key_file == str(self.state.phoenix_api_key):
+            settings = settings.replace(phoenix_api_key_file=None)  # a key from an earlier auth run
         env = compose_env(settings, key, None, inherit_session_env=True, base=self.environ)
         print(
-            f"claude-session: starting Phoenix and the proxy with {cli.name} {cli.version} "
+            f"claude-session: starting Phoenix with {cli.name} {cli.version} "
             "(the first run pulls or builds the images)...",
             file=sys.stderr,
             flush=True,
         )
-        compose(cli, ["up", "-d"], env, self.project_dir)
+        compose(cli, ["up", "-d", PHOENIX_SERVICE], env, self.project_dir)
         settings.record(self.state)
         self.settings = settings
         procs.wait_healthy(
@@ -305,9 +389,15 @@ class ComposeStack:
             None,
             PHOENIX_START_TIMEOUT,
         )
-        created = register_prices(settings)
+        api_key = self._ensure_api_key() if auth else settings.phoenix_api_key(self.environ)
+        created = register_prices(settings, api_key)
         if created:
             print(f"registered {len(created)} Anthropic model prices in Phoenix", file=sys.stderr)
+        print("claude-session: starting the proxy...", file=sys.stderr, flush=True)
+        env = compose_env(
+            settings, key, None, inherit_session_env=True, base=self.environ, phoenix_api_key=api_key
+        )
+        compose(cli, ["up", "-d", PROXY_SERVICE], env, self.project_dir)
         self._wait_proxy()
         return settings
 
@@ -317,7 +407,14 @@ class ComposeStack:
         cli = require_docker(self.environ)
         key = ensure_env_file(self.project_dir)
         _mirror_master_key(self.state, key)
-        env = compose_env(self.settings, key, None, inherit_session_env=True, base=self.environ)
+        env = compose_env(
+            self.settings,
+            key,
+            None,
+            inherit_session_env=True,
+            base=self.environ,
+            phoenix_api_key=self.settings.phoenix_api_key(self.environ),
+        )
         compose(cli, ["up", "-d", "--force-recreate", PROXY_SERVICE], env, self.project_dir)
         self._wait_proxy()
 
@@ -348,6 +445,48 @@ class ComposeStack:
                 state=str(container.get("State", "missing")),
             )
         return StackStatus(self.state, settings, components)
+
+    def _auth_enabled(self) -> bool:
+        """Whether compose.yaml starts Phoenix with auth: PHOENIX_ENABLE_AUTH (environment, then .env;
+        default true)."""
+        value = self.environ.get(AUTH_SWITCH)
+        if value is None:
+            env_file = self.project_dir / ENV_FILE
+            value = read_env_file(env_file).get(AUTH_SWITCH) if env_file.exists() else None
+        return (value or "true").strip().lower() != "false"
+
+    def _ensure_api_key(self) -> str:
+        """The stack's Phoenix system API key: the recorded key file's, created (admin login) once.
+
+        A key this state directory made that Phoenix no longer accepts (its volume was removed)
+        is replaced.
+        """
+        path = Path(self.settings.phoenix_api_key_file or self.state.phoenix_api_key)
+        own = path == self.state.phoenix_api_key
+        if path.exists() or not own:
+            key = keys.read_key_file(path)
+            if not own or _key_accepted(self.settings.phoenix_base, key):
+                return key
+            path.unlink()
+        env_file = self.project_dir / ENV_FILE
+        password = read_env_file(env_file).get("PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD", "")
+        if not password:
+            raise StackError(
+                f"{env_file}: PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD is empty; Phoenix auth needs it"
+            )
+        print(
+            "claude-session: creating the stack's Phoenix API key (admin login, system key)", file=sys.stderr
+        )
+        try:
+            key = keys.create_system_api_key(self.settings.phoenix_base, password, name="claude-session")
+        except PhoenixError as err:
+            raise StackError(
+                f"{err} (Phoenix takes {env_file.name}'s PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD when it "
+                "creates its database only)"
+            ) from None
+        self.state.ensure()
+        keys.write_secret(path, key)
+        return key
 
     def _wait_proxy(self) -> None:
         try:

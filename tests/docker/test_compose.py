@@ -18,6 +18,8 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,9 +178,19 @@ def test_launcher_flow(
     state = StatePaths(state_dir)
     settings = StackSettings.recorded(state)
     assert settings is not None and settings.docker
+    # Phoenix requires auth by default: the launcher made a system key and recorded its file.
+    api_key = settings.phoenix_api_key(env)
+    assert api_key and settings.phoenix_api_key_file == str(state.phoenix_api_key)
     stack = Stack(
-        settings, state, master_key(state, create=False) or "", PhoenixClient(settings.phoenix_base), env
+        settings,
+        state,
+        master_key(state, create=False) or "",
+        PhoenixClient(settings.phoenix_base, api_key=api_key),
+        env,
     )
+    with pytest.raises(urllib.error.HTTPError) as refused:  # and reading without the key is refused
+        urllib.request.urlopen(settings.phoenix_base + "/v1/projects", timeout=10)
+    assert refused.value.code == 401
 
     # A one-off with the real Claude Code CLI.
     home = tmp_path / "home"

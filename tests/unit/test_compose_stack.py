@@ -29,7 +29,13 @@ SESSION_VARS = (
     "PHOENIX_PROMPT_VERSION",
     "PHOENIX_SESSION_NAME",
 )
-RECORDED_VARS = (*SESSION_VARS, "LITELLM_MASTER_KEY", "CLAUDE_SESSION_PROXY_PORT", "PHOENIX_PROJECT_NAME")
+RECORDED_VARS = (
+    *SESSION_VARS,
+    "LITELLM_MASTER_KEY",
+    "CLAUDE_SESSION_PROXY_PORT",
+    "PHOENIX_PROJECT_NAME",
+    "PHOENIX_API_KEY",
+)
 
 FAKE_DOCKER = """\
 #!{python}
@@ -235,29 +241,98 @@ def test_up_creates_env_records_docker_and_waits_for_health(
     healthy_port: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(compose_stack, "register_prices", lambda settings: [])
-    for var in SESSION_VARS:
+    priced: list[str | None] = []
+    monkeypatch.setattr(compose_stack, "register_prices", lambda settings, key: priced.append(key) or [])
+    logins: list[tuple[str, str]] = []
+
+    def create_key(base_url: str, password: str, name: str) -> str:
+        logins.append((password, name))
+        return "phx-system-key-1"
+
+    monkeypatch.setattr(compose_stack.keys, "create_system_api_key", create_key)
+    for var in (*SESSION_VARS, "PHOENIX_API_KEY", "PHOENIX_ENABLE_AUTH"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PHOENIX_SESSION_TYPE", "ci-pipeline")  # the guide's exported variables
     settings = StackSettings(proxy_port=healthy_port, phoenix_port=healthy_port, project="team")
     new_compose(settings, state, project_dir).up()
 
-    (call,) = compose_calls(fake_docker)
-    assert call["argv"][len(COMPOSE_PREFIX) :] == ["up", "-d"]
-    assert call["env"]["PHOENIX_SESSION_TYPE"] == "ci-pipeline"
-    assert call["env"]["PHOENIX_PROJECT_NAME"] == "team"
+    # Phoenix first; the proxy once the key exists, the key in compose's environment only.
+    phoenix, proxy = compose_calls(fake_docker)
+    assert phoenix["argv"][len(COMPOSE_PREFIX) :] == ["up", "-d", "phoenix"]
+    assert phoenix["env"]["PHOENIX_API_KEY"] is None
+    assert proxy["argv"][len(COMPOSE_PREFIX) :] == ["up", "-d", "litellm-proxy-phoenix"]
+    assert proxy["env"]["PHOENIX_API_KEY"] == "phx-system-key-1"
+    assert all("phx-system-key-1" not in arg for c in calls(fake_docker) for arg in c["argv"])
+    assert proxy["env"]["PHOENIX_SESSION_TYPE"] == "ci-pipeline"
+    assert proxy["env"]["PHOENIX_PROJECT_NAME"] == "team"
+    assert priced == ["phx-system-key-1"]
     recorded = read_json(state.stack)
     assert recorded is not None and recorded["docker"] is True
     assert recorded["proxy_port"] == healthy_port
+    assert recorded["phoenix_api_key_file"] == str(state.phoenix_api_key)
+    assert state.phoenix_api_key.read_text().strip() == "phx-system-key-1"
+    assert stat.S_IMODE(state.phoenix_api_key.stat().st_mode) == 0o600
+    reopened = StackSettings.recorded(state)
+    assert reopened is not None and reopened.phoenix_api_key({}) == "phx-system-key-1"
 
     env_file = project_dir / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     values = compose_stack.read_env_file(env_file)
-    assert values["LITELLM_MASTER_KEY"] == call["env"]["LITELLM_MASTER_KEY"]
+    assert values["LITELLM_MASTER_KEY"] == proxy["env"]["LITELLM_MASTER_KEY"]
     assert values["POSTGRES_PASSWORD"]
-    # A second `up` keeps the key.
+    # Phoenix's rules: PHOENIX_SECRET >= 32 characters with a digit and a lowercase letter.
+    for name in ("PHOENIX_SECRET", "PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD"):
+        value = values[name]
+        assert len(value) >= 32 and any(c.isdigit() for c in value) and any(c.islower() for c in value)
+    assert values["PHOENIX_SECRET"] != values["PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD"]
+    assert logins == [(values["PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD"], "claude-session")]
+    # A second `up` keeps the keys: no new admin login, the same key to the proxy.
     new_compose(settings, state, project_dir).up()
-    assert compose_stack.read_env_file(env_file)["LITELLM_MASTER_KEY"] == values["LITELLM_MASTER_KEY"]
+    assert compose_stack.read_env_file(env_file) == values
+    assert len(logins) == 1
+    assert compose_calls(fake_docker)[-1]["env"]["PHOENIX_API_KEY"] == "phx-system-key-1"
+    # restart_proxy hands the recorded key to the recreated proxy too.
+    recorded_compose(state, project_dir).restart_proxy()
+    last = compose_calls(fake_docker)[-1]
+    assert (
+        last["argv"][-1] == "litellm-proxy-phoenix" and last["env"]["PHOENIX_API_KEY"] == "phx-system-key-1"
+    )
+
+
+def test_auth_switched_off_in_env_file(
+    fake_docker: Path,
+    project_dir: Path,
+    state: StatePaths,
+    healthy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(compose_stack, "register_prices", lambda settings, key: [])
+
+    def no_login(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("no admin login with auth off")
+
+    monkeypatch.setattr(compose_stack.keys, "create_system_api_key", no_login)
+    for var in ("PHOENIX_API_KEY", "PHOENIX_ENABLE_AUTH"):
+        monkeypatch.delenv(var, raising=False)
+    (project_dir / ".env").write_text("LITELLM_MASTER_KEY=sk-team\nPHOENIX_ENABLE_AUTH=false\n")
+    settings = StackSettings(proxy_port=healthy_port, phoenix_port=healthy_port)
+    new_compose(settings, state, project_dir).up()
+    assert [c["env"]["PHOENIX_API_KEY"] for c in compose_calls(fake_docker)] == [None, None]
+    recorded = read_json(state.stack)
+    assert recorded is not None and recorded["phoenix_api_key_file"] is None
+    assert not state.phoenix_api_key.exists()
+    assert "PHOENIX_SECRET" not in compose_stack.read_env_file(project_dir / ".env")
+
+
+def test_older_env_file_gets_phoenix_secrets(project_dir: Path) -> None:
+    env_file = project_dir / ".env"
+    env_file.write_text("# team\nLITELLM_MASTER_KEY=sk-team-key\nPHOENIX_SECRET=\n")
+    env_file.chmod(0o600)
+    assert compose_stack.ensure_env_file(project_dir) == "sk-team-key"
+    values = compose_stack.read_env_file(env_file)
+    assert len(values["PHOENIX_SECRET"]) >= 32 and len(values["PHOENIX_DEFAULT_ADMIN_INITIAL_PASSWORD"]) >= 32
+    assert env_file.read_text().startswith("# team\nLITELLM_MASTER_KEY=sk-team-key\nPHOENIX_SECRET=")
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
 
 
 @pytest.mark.parametrize("option", [{"offline": True}, {"phoenix_url": "http://127.0.0.1:1"}])
