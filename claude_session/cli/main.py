@@ -304,8 +304,12 @@ def cmd_up(argv: list[str], ctx: Context) -> int:
     )
     parser.add_argument("--postgres-port", type=int, default=0, help="port of the --postgres cluster")
     args = parser.parse_args(argv)
-    if args.phoenix_auth and (args.phoenix_url or args.docker):
-        raise UsageError("--phoenix-auth starts a local Phoenix: not with --phoenix-url or --docker")
+    if args.phoenix_auth and args.docker:
+        raise UsageError(
+            "--phoenix-auth is for the local stack: with --docker, authentication is on by default"
+        )
+    if args.phoenix_auth and args.phoenix_url:
+        raise UsageError("--phoenix-auth starts a local Phoenix: not with --phoenix-url")
     if args.phoenix_api_key_file and not args.phoenix_url:
         raise UsageError("--phoenix-api-key-file goes with --phoenix-url (--phoenix-auth makes its own key)")
     key_file = str(Path(args.phoenix_api_key_file).resolve()) if args.phoenix_api_key_file else None
