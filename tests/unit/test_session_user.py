@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -239,21 +238,6 @@ async def test_middleware_refuses_a_bad_user_without_echoing_it(client: httpx.As
 # --- the proxy: span attribute ---
 
 
-@pytest.fixture(scope="module")
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    yield memory
-    memory.shutdown()
-
-
-@pytest.fixture(scope="module")
-def tracer_provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider
-    provider.shutdown()
-
-
 def _exported(
     provider: TracerProvider, exporter: InMemorySpanExporter, requester: object, defaults: dict[str, str]
 ) -> dict[str, Any]:
@@ -265,20 +249,18 @@ def _exported(
     return dict(finished.attributes or {})
 
 
-def test_span_gets_session_user(tracer_provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    attributes = _exported(tracer_provider, exporter, {"session_id": "s-1", USER.key: ALICE}, {})
+def test_span_gets_session_user(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
+    attributes = _exported(provider, exporter, {"session_id": "s-1", USER.key: ALICE}, {})
     assert attributes["session.user"] == ALICE
     assert attributes["session.id"] == "s-1"
     assert "user.id" not in attributes
 
 
 def test_span_never_gets_an_invalid_or_absent_user(
-    tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     for requester in ({USER.key: "a b"}, {USER.key: 42}, {"session_id": "s-1"}):
-        attributes = _exported(
-            tracer_provider, exporter, requester, {"session_id": "d-1", "session_type": "t"}
-        )
+        attributes = _exported(provider, exporter, requester, {"session_id": "d-1", "session_type": "t"})
         assert "session.user" not in attributes, requester
 
 
