@@ -75,10 +75,7 @@ class Started:
 
 
 def start_phoenix(settings: StackSettings, state: StatePaths, environ: Mapping[str, str]) -> int:
-    """Phoenix alone, as `claude-session up` starts it (state.phoenix_dir, settings' ports); its pid.
-
-    LocalStack has no public "Phoenix only" start; its Phoenix step is the one `up` runs.
-    """
+    """Phoenix alone, as `claude-session up` starts it (state.phoenix_dir, settings' ports); its pid."""
     state.ensure()
     LocalStack(settings, state, environ).start_phoenix()
     pid = procs.read_pid(state.pid_file("phoenix"))

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, paths
 
 
@@ -19,3 +20,17 @@ class Context:
         """The one place the command line reads the process environment."""
         env = dict(os.environ if environ is None else environ)
         return cls(environ=env, state=paths(env))
+
+
+@dataclass(frozen=True)
+class PhoenixTarget:
+    url: str
+    project: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+def phoenix_target(url: str | None, project: str | None, ctx: Context) -> PhoenixTarget:
+    """The Phoenix and project of the recorded stack (or the defaults), overridden by options."""
+    settings = StackSettings.recorded(ctx.state) or StackSettings.from_env(ctx.environ)
+    key = settings.phoenix_api_key(ctx.environ)  # the recorded key file, else $PHOENIX_API_KEY
+    return PhoenixTarget((url or settings.phoenix_base).rstrip("/"), project or settings.project, key)

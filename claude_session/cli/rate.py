@@ -10,9 +10,8 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
-from claude_session.cli.context import Context
+from claude_session.cli.context import Context, phoenix_target
 from claude_session.cli.parser import Parser
 from claude_session.errors import UsageError
 from claude_session.phoenix import annotations as anno
@@ -81,20 +80,6 @@ def valid_session_id(text: str) -> str:
         raise UsageError("SESSION_ID" + str(err).removeprefix(fields.SESSION_ID.option)) from None
 
 
-@dataclass(frozen=True)
-class Target:
-    url: str
-    project: str
-    api_key: str | None = field(default=None, repr=False)
-
-
-def target(url: str | None, project: str | None, ctx: Context) -> Target:
-    """The Phoenix and project of the recorded stack (or the defaults), overridden by options."""
-    settings = StackSettings.recorded(ctx.state) or StackSettings.from_env(ctx.environ)
-    key = settings.phoenix_api_key(ctx.environ)  # the recorded key file, else $PHOENIX_API_KEY
-    return Target((url or settings.phoenix_base).rstrip("/"), project or settings.project, key)
-
-
 def resolve_session(explicit: str | None, ctx: Context) -> str:
     """SESSION_ID, else this terminal's session, else the last one started from this machine."""
     if explicit is not None:
@@ -152,7 +137,7 @@ def main(argv: list[str], ctx: Context) -> int:
     label = valid_label(args.label) if args.label is not None else None
     note = valid_note(args.note) if args.note is not None else None
     session_id = resolve_session(args.session_id, ctx)
-    where = target(args.phoenix_url, args.project, ctx)
+    where = phoenix_target(args.phoenix_url, args.project, ctx)
     client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)
     if not anno.session_in_project(client, session_id, where.project):
         raise UsageError(

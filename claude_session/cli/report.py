@@ -10,10 +10,9 @@ import argparse
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from claude_session.cli.context import Context
+from claude_session.cli.context import Context, PhoenixTarget, phoenix_target
 from claude_session.cli.parser import Parser
 from claude_session.errors import ClaudeSessionError
 from claude_session.phoenix.annotations import fetch_outcomes
@@ -37,7 +36,6 @@ from claude_session.report.outcomes import summarize
 from claude_session.report.samples import SessionCollector
 from claude_session.report.stats import GroupSample
 from claude_session.report.timewindow import iso, window
-from claude_session.stack.settings import StackSettings
 
 GROUP_ALIASES = {
     "version": "prompt_version",
@@ -145,20 +143,6 @@ def build_parser(prog: str, sessions: bool) -> Parser:
     return parser
 
 
-@dataclass(frozen=True)
-class Target:
-    url: str
-    project: str
-    api_key: str | None = field(default=None, repr=False)
-
-
-def target(url: str | None, project: str | None, ctx: Context) -> Target:
-    """The Phoenix and project of the recorded stack (or the defaults), overridden by options."""
-    settings = StackSettings.recorded(ctx.state) or StackSettings.from_env(ctx.environ)
-    key = settings.phoenix_api_key(ctx.environ)  # the recorded key file, else $PHOENIX_API_KEY
-    return Target((url or settings.phoenix_base).rstrip("/"), project or settings.project, key)
-
-
 def main(argv: list[str], ctx: Context) -> int:
     return run(build_parser("claude-session report", sessions=False).parse_args(argv), ctx, sessions=False)
 
@@ -177,7 +161,7 @@ def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
     start, end = window(args.since, args.start, args.end)
     keys = ("session", "type", "prompt_version", "name", "user")
     selection = Selection({key: getattr(args, key) for key in keys if getattr(args, key)}, start, end)
-    where = target(args.phoenix_url, args.project, ctx)
+    where = phoenix_target(args.phoenix_url, args.project, ctx)
     client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)
     project_id = client.project_id(where.project)
     if project_id is None:
@@ -264,7 +248,9 @@ def _print_timing(report: Report) -> None:
     )
 
 
-def _report(args: argparse.Namespace, where: Target, selection: Selection, result: Aggregation) -> Report:
+def _report(
+    args: argparse.Namespace, where: PhoenixTarget, selection: Selection, result: Aggregation
+) -> Report:
     return Report(
         project=where.project,
         phoenix_url=where.url,
@@ -277,7 +263,7 @@ def _report(args: argparse.Namespace, where: Target, selection: Selection, resul
     )
 
 
-def _nothing(args: argparse.Namespace, where: Target, selection: Selection) -> int:
+def _nothing(args: argparse.Namespace, where: PhoenixTarget, selection: Selection) -> int:
     """No span matched: one line (and still a well-formed JSON or CSV document)."""
     scope = ", ".join(f"{k}={v}" for k, v in selection.values.items())
     if selection.start or selection.end:
