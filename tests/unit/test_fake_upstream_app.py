@@ -525,7 +525,8 @@ async def test_timeout_fault_stalls_without_blocking_others() -> None:
         stalled = asyncio.ensure_future(http.post("/v1/messages", json=_body(_user("[[fault:timeout]]"))))
         await asyncio.sleep(0.05)
         ok = await http.post("/v1/messages", json=_body(_user("meanwhile")))
-        assert ok.status_code == 200 and time.monotonic() - started < stall
+        # Not blocked: answered while the stalled request is still waiting (no clock involved).
+        assert ok.status_code == 200
         assert not stalled.done()
         late = await stalled
         # After the stall the reply is an ordinary one.
