@@ -553,7 +553,7 @@ async def test_timeout_fault_ends_when_the_client_leaves(app: Starlette) -> None
     body = json.dumps(_body(_user("[[fault:timeout]]"))).encode()
     started = time.monotonic()
     call = await _asgi_post(app, "/v1/messages", body, disconnect_after=0.05)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 60  # not the 300 s stall; no busy machine takes 60 s
     assert call.error is None and call.status == 204
 
 

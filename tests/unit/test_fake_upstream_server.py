@@ -36,11 +36,13 @@ from claude_session.testing.fake_upstream import (
 )
 from claude_session.testing.fake_upstream.server import (
     EXIT_SIGNALS,
+    KEEP_ALIVE_SECONDS,
     _bind,
     _install_exit_handlers,
     _parse_args,
     _Server,
     _url,
+    uvicorn_config,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +109,17 @@ def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
         port = busy.getsockname()[1]
         assert main(["--port", str(port)]) == 1
     assert f"fake upstream: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_idle_connections_outlast_litellms_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client must be the one to close an idle connection, as with Anthropic's API: if the
+    fake closed first, a request LiteLLM sent just then would fail once and be retried, and
+    Phoenix would show it as two requests (a CI run here failed exactly so)."""
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # importing litellm: no price-map fetch
+    from litellm.constants import AIOHTTP_KEEPALIVE_TIMEOUT
+
+    config = uvicorn_config(create_app(), Options())
+    assert config.timeout_keep_alive == KEEP_ALIVE_SECONDS > AIOHTTP_KEEPALIVE_TIMEOUT
 
 
 # --------------------------------------------------------------------------- signals
@@ -181,7 +194,8 @@ def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, 
     if proc.poll() is None:
         os.kill(proc.pid, sig)
     try:
-        _, err = proc.communicate(timeout=5)
+        # Far below the 300 s the timeout fault stalls for, far above a clean exit.
+        _, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
@@ -226,6 +240,15 @@ def test_real_process_answers_drops_and_stops_cleanly_on_sigterm() -> None:
                 client.post("/v1/messages", json=_message("hi"), headers={"x-fake-fault": "drop"})
             assert client.get("/health").status_code == 200
 
+        # An idle keep-alive connection is still served after uvicorn's default 5 s.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+            raw.sendall(request)
+            assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+            time.sleep(6)
+            raw.sendall(request)
+            assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+
         # A request stalled by the timeout fault must not hold up shutdown.
         errors: list[BaseException] = []
 
@@ -238,15 +261,13 @@ def test_real_process_answers_drops_and_stops_cleanly_on_sigterm() -> None:
         thread = threading.Thread(target=stalled)
         thread.start()
         time.sleep(0.3)
-        started = time.monotonic()
         code, err = _stop(proc)
-        elapsed = time.monotonic() - started
-        thread.join(5)
-        assert code == 0, err
-        assert elapsed < 1.5
+        thread.join(15)
+        assert code == 0, err  # exited by itself, not killed by _stop
         # Drops, stalls and errors are all deliberate: none of them may look like a server crash.
         assert "Traceback" not in err and "Exception in ASGI" not in err, err
-        assert len(errors) == 1  # the stalled client was cut loose, not answered
+        # The stalled client was cut loose, not answered and not left to time out.
+        assert len(errors) == 1 and not isinstance(errors[0], httpx.TimeoutException), errors
     finally:
         if proc.poll() is None:
             _stop(proc)

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Final
 
 import uvicorn
+from starlette.applications import Starlette
 
 from claude_session.testing.fake_upstream.app import FakeUpstream, create_app, fake_of
 
@@ -27,6 +28,12 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8089
 LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
 EXIT_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+# How long an idle keep-alive connection stays open. uvicorn's default (5 s) is shorter than
+# the 15 s LiteLLM's aiohttp pool keeps one, so a request sent about 5 s after the last one
+# could go out on a connection the fake was closing: LiteLLM then logs a failed attempt and
+# retries, and Phoenix shows one request as two. Anthropic's API, like most servers, outlasts
+# its clients' pools; so does the fake.
+KEEP_ALIVE_SECONDS: Final = 120
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,18 @@ def _install_exit_handlers(server: _Server) -> None:
         signal.signal(sig, exit_quietly)
 
 
+def uvicorn_config(app: Starlette, options: Options) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        log_level=options.log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        # Bounds shutdown even if some client holds a connection open.
+        timeout_graceful_shutdown=1,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     options = _parse_args(argv)
     app = create_app(options.think_ms, options.reply_words, options.chunk_words)
@@ -133,14 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"fake upstream: cannot listen on {options.host}:{options.port}: {exc}", file=sys.stderr)
         return 1
-    config = uvicorn.Config(
-        app,
-        log_level=options.log_level,
-        access_log=False,
-        lifespan="off",
-        # Bounds shutdown even if some client holds a connection open.
-        timeout_graceful_shutdown=1,
-    )
+    config = uvicorn_config(app, options)
     server = _Server(config, fake_of(app))
     _install_exit_handlers(server)
     with contextlib.closing(sock), asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
