@@ -9,14 +9,16 @@ The live stack (one real Phoenix, one real patched proxy and the fake upstream p
 is started through the project's own stack code (what `claude-session up --offline`
 runs) on free ports, with its own state directory, and stopped by PID at the end.
 With CLAUDE_SESSION_TEST_DATABASE=postgres its Phoenix keeps its data in a private
-PostgreSQL cluster (`up --postgres`) instead of SQLite; .ci/run runs the span and report
-tests that way too.
+PostgreSQL cluster (`up --postgres`) instead of SQLite. `postgres_stack` is such a stack
+whatever that variable says: the span and report suites run on it a second time
+(tests/integration/test_*_on_postgres.py), in the same pytest run.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,18 +35,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier in SLOW_TIERS:
             item.add_marker(getattr(pytest.mark, tier))
             item.add_marker(pytest.mark.slow)
+    # Longest modules first, so that the two test processes (scripts/test: --dist loadfile
+    # --no-loadscope-reorder) end together instead of one waiting on a long module started last.
+    items.sort(key=lambda item: -_expected_seconds(item))
+
+
+def _expected_seconds(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("long")
+    return float(mark.kwargs.get("seconds", 0)) if mark else 0.0
 
 
 @pytest.fixture(scope="session")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    database = os.environ.get("CLAUDE_SESSION_TEST_DATABASE") or None
+    if database not in (None, "sqlite", "postgres"):
+        raise pytest.UsageError("CLAUDE_SESSION_TEST_DATABASE is sqlite or postgres")
+    with _priced_stack(tmp_path_factory, postgres=database == "postgres") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A live stack whose Phoenix keeps its data in a private PostgreSQL cluster."""
+    with _priced_stack(tmp_path_factory, postgres=True) as running:
+        yield running
+
+
+@contextmanager
+def _priced_stack(tmp_path_factory: pytest.TempPathFactory, postgres: bool) -> Iterator[Stack]:
     state_dir: Path = tmp_path_factory.mktemp("state")
     prices = state_dir / "prices.yaml"
     prices.write_text(
         f"{UNLISTED_MODEL}:\n  input: 4.0\n  output: 20.0\n  cache_read: 0.4\n  cache_write: 5.0\n"
     )
-    database = os.environ.get("CLAUDE_SESSION_TEST_DATABASE") or None
-    if database not in (None, "sqlite", "postgres"):
-        raise pytest.UsageError("CLAUDE_SESSION_TEST_DATABASE is sqlite or postgres")
-    overrides = {"database": "postgres"} if database == "postgres" else {}
+    overrides = {"database": "postgres"} if postgres else {}
     with running_stack(state_dir, "tests", prices_file=str(prices), **overrides) as running:
         yield running

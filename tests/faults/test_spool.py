@@ -22,8 +22,14 @@ from tests import support
 from tests.faults.helpers import now_iso, span_count, wait_span_count
 from tests.support import LLM_SPAN, Stack
 
+# Scheduled first (tests/conftest.py): about 80 s on this machine.
+pytestmark = pytest.mark.long(seconds=80)
+
 REQUESTS = 200  # half before the proxy restart, half after
-OUTAGE_S = 120
+# An export gives up after this (the shipped 45 s, shortened so the outage needs not be long):
+# the spool takes over from there.
+EXPORT_TIMEOUT_S = "3"
+OUTAGE_S = 30  # ten times the export's retries
 SPANS_PER_REQUEST = 2  # litellm_proxy_request and litellm_request
 CAP_REQUESTS = 60
 CAP_MB = "0.02"  # a few batches: most of CAP_REQUESTS' spans are dropped
@@ -33,7 +39,8 @@ _DROPPED = re.compile(r"dropped (\d+) spans \(the oldest\)")
 
 @pytest.fixture(scope="module")
 def spool_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with support.running_stack(tmp_path_factory.mktemp("spool-state"), "spool") as running:
+    extra_env = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": EXPORT_TIMEOUT_S}
+    with support.running_stack(tmp_path_factory.mktemp("spool-state"), "spool", extra_env) as running:
         yield running
 
 
@@ -44,7 +51,7 @@ def _send(stack_: Stack, session: dict[str, str], count: int) -> None:
 
 
 def _wait_spooled(stack_: Stack, spans: int, timeout: float) -> int:
-    """Wait until the spool holds `spans` spans (the first failed export retries for 45 s)."""
+    """Wait until the spool holds `spans` spans (a failed export retries for EXPORT_TIMEOUT_S first)."""
     deadline = time.monotonic() + timeout
     while (held := summary(stack_.state.spool).spans) < spans and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -2,8 +2,8 @@
 `down` stops the cluster by PID, its data survives the next `up`, and its password shows up
 in no argv, log, stack.json or printed output.
 
-The span and report suites run against PostgreSQL too (CLAUDE_SESSION_TEST_DATABASE=postgres,
-.ci/run); this file checks what only the private cluster does, on its own stack.
+The span and report suites run against PostgreSQL too (test_*_on_postgres.py); this file
+checks what only the private cluster does, on its own stack.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key
 from tests import support
 from tests.support import Stack, wait_for_spans
+
+# Scheduled first (tests/conftest.py): about 30 s on this machine.
+pytestmark = pytest.mark.long(seconds=30)
 
 
 def _cmdlines() -> list[str]:
