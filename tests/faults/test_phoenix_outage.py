@@ -125,9 +125,10 @@ def test_phoenix_down_then_restarted_loses_no_span(own_stack: Stack) -> None:
         time.sleep(1.0)
     LocalStack(own_stack.settings, own_stack.state, own_stack.env).up()  # starts what is not running
     outage = time.monotonic() - down_at
-    assert outage < 30, f"the outage lasted {outage:.0f} s"
     _assert_normal_latency(baseline, measured)
     # The export in flight retries with backoff (1, 2, 4, 8, 16 s): allow for the last step.
+    # An outage longer than those 45 s (a busy machine restarting Phoenix slowly) loses
+    # nothing either: the batch waits in the spool instead (tests/faults/test_spool.py).
     arrived = wait_span_count(own_stack, since, _of_session(session), OUTAGE_REQUESTS, 60)
     print(f"\nPhoenix was down {outage:.1f} s; {arrived} of {OUTAGE_REQUESTS} spans arrived")
     assert arrived == OUTAGE_REQUESTS, f"{arrived} of {OUTAGE_REQUESTS} spans made during the outage arrived"

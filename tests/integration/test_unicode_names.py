@@ -93,11 +93,12 @@ def test_report_name_selects_exactly_that_session(
     named: Named, live_stack: Stack, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     session_id = named.sessions[name]["session_id"]
-    data = report_json(live_stack, capsys, "--name", name, "--group-by", "session")
+    # Within this module's type: other tests on the same stack use the same names.
+    data = report_json(live_stack, capsys, "--type", named.kind, "--name", name, "--group-by", "session")
     assert [(g["key"], g["requests"], g["session_name"]) for g in data["groups"]] == [
         (session_id, REQUESTS, name)
     ]
-    assert data["filters"] == {"name": name}
+    assert data["filters"] == {"type": named.kind, "name": name}
     # The printed Spans-tab filter, run through Phoenix's span query, selects the same spans.
     for condition in (data["span_filter"], data["groups"][0]["span_filter"]):
         assert selected_sessions(live_stack, condition) == [session_id] * REQUESTS
