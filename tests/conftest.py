@@ -35,14 +35,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier in SLOW_TIERS:
             item.add_marker(getattr(pytest.mark, tier))
             item.add_marker(pytest.mark.slow)
-    # Longest modules first, so that the two test processes (scripts/test: --dist loadfile
-    # --no-loadscope-reorder) end together instead of one waiting on a long module started last.
-    items.sort(key=lambda item: -_expected_seconds(item))
-
-
-def _expected_seconds(item: pytest.Item) -> float:
-    mark = item.get_closest_marker("long")
-    return float(mark.kwargs.get("seconds", 0)) if mark else 0.0
 
 
 @pytest.fixture(scope="session")

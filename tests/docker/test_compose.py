@@ -34,8 +34,7 @@ from tests import support
 from tests.docker.conftest import REPO
 from tests.support import LAUNCHER, Stack, session_of, wait_for_spans
 
-# Scheduled first (tests/conftest.py): about 150 s on this machine.
-pytestmark = [pytest.mark.docker, pytest.mark.long(seconds=150)]
+pytestmark = pytest.mark.docker
 
 PROJECT_NAME = "claude-session-tests"
 UPSTREAM_PORT = 8089

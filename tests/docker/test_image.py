@@ -30,8 +30,7 @@ from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
 from tests.support import REPO, Stack, session_of, wait_for_spans
 
-# Scheduled first (tests/conftest.py): about 180 s on this machine.
-pytestmark = [pytest.mark.docker, pytest.mark.long(seconds=180)]
+pytestmark = pytest.mark.docker
 
 PROJECT = "docker-tests"
 UPSTREAM_ALIAS = "upstream"

@@ -12,8 +12,7 @@ from claude_session.stack import procs
 from claude_session.stack.state import StatePaths
 from tests.support import LAUNCHER, Stack
 
-# Scheduled first (tests/conftest.py): about 25 s on this machine.
-pytestmark = [pytest.mark.e2e, pytest.mark.long(seconds=25)]
+pytestmark = pytest.mark.e2e
 
 
 def test_demo_prints_the_comparison_and_stops_what_it_started(live_stack: Stack, tmp_path: Path) -> None:

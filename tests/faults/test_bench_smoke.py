@@ -7,12 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support import REPO
-
-# Scheduled first (tests/conftest.py): about 80 s on this machine.
-pytestmark = pytest.mark.long(seconds=80)
 
 BENCH = REPO / "bench" / "proxy_bench.py"
 

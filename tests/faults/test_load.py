@@ -17,14 +17,10 @@ import uuid
 from collections import Counter
 
 import httpx
-import pytest
 
 from claude_session.session import fields
 from tests.faults.helpers import now_iso, pid_of, session_rows, tree_rss_mb, wait_span_count
 from tests.support import LLM_SPAN, MODEL, Stack
-
-# Scheduled first (tests/conftest.py): about 25 s on this machine.
-pytestmark = pytest.mark.long(seconds=25)
 
 SESSIONS = 200
 TOTAL = int(os.environ.get("CLAUDE_SESSION_LOAD_REQUESTS", "1000"))

@@ -27,9 +27,6 @@ from tests import support
 from tests.faults.helpers import median_ms, now_iso, span_count, wait_span_count
 from tests.support import LLM_SPAN, Stack
 
-# Scheduled first (tests/conftest.py): about 55 s on this machine.
-pytestmark = pytest.mark.long(seconds=55)
-
 QUEUE_SPANS = 400  # spans the proxy holds while Phoenix is away (shipped default: 2048)
 EXPORT_BATCH = 100
 OUTAGE_REQUESTS = 40  # 80 spans: well within the queue

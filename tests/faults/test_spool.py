@@ -22,9 +22,6 @@ from tests import support
 from tests.faults.helpers import now_iso, span_count, wait_span_count
 from tests.support import LLM_SPAN, Stack
 
-# Scheduled first (tests/conftest.py): about 80 s on this machine.
-pytestmark = pytest.mark.long(seconds=80)
-
 REQUESTS = 200  # half before the proxy restart, half after
 # An export gives up after this (the shipped 45 s, shortened so the outage needs not be long):
 # the spool takes over from there.

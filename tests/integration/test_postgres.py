@@ -23,9 +23,6 @@ from claude_session.stack.state import StatePaths, master_key
 from tests import support
 from tests.support import Stack, wait_for_spans
 
-# Scheduled first (tests/conftest.py): about 30 s on this machine.
-pytestmark = pytest.mark.long(seconds=30)
-
 
 def _cmdlines() -> list[str]:
     found = []

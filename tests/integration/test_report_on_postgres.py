@@ -6,11 +6,6 @@ on_postgres.py), so each figure is checked against what Phoenix computes on Post
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.on_postgres import live_stack_on_postgres, test_this_run_is_on_the_private_cluster  # noqa: F401
 from tests.integration.test_report import *  # noqa: F403 - the suite itself, run again
 from tests.integration.test_report import _the_test_stacks_environment  # noqa: F401 - autouse
-
-# Scheduled first (tests/conftest.py): about 45 s on this machine.
-pytestmark = pytest.mark.long(seconds=45)

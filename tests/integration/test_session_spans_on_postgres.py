@@ -6,10 +6,5 @@ on_postgres.py), so each figure is checked against what Phoenix computes on Post
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.on_postgres import live_stack_on_postgres, test_this_run_is_on_the_private_cluster  # noqa: F401
 from tests.integration.test_session_spans import *  # noqa: F403 - the suite itself, run again
-
-# Scheduled first (tests/conftest.py): about 35 s on this machine.
-pytestmark = pytest.mark.long(seconds=35)

@@ -32,9 +32,6 @@ from claude_session.stack.state import StatePaths, master_key
 from tests import support
 from tests.support import Stack, wait_for_spans
 
-# Scheduled first (tests/conftest.py): about 35 s on this machine.
-pytestmark = pytest.mark.long(seconds=35)
-
 PROJECT = "team-tests"
 REQUESTS_PER_SESSION = 5  # two sessions each: ten requests per developer
 USERS = ("alice@example.com", "bob.smith+dev@example.org")

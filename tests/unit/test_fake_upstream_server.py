@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
+import json
 import os
 import re
 import select
@@ -240,14 +242,18 @@ def test_real_process_answers_drops_and_stops_cleanly_on_sigterm() -> None:
                 client.post("/v1/messages", json=_message("hi"), headers={"x-fake-fault": "drop"})
             assert client.get("/health").status_code == 200
 
-        # An idle keep-alive connection is still served after uvicorn's default 5 s.
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-            raw.sendall(request)
-            assert raw.recv(4096).startswith(b"HTTP/1.1 200")
-            time.sleep(6)
-            raw.sendall(request)
-            assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+        # An idle keep-alive connection is still served after uvicorn's default 5 s. http.client
+        # reuses its socket and never retries: a connection the server closed fails the request.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            for pause in (0, 6):
+                time.sleep(pause)
+                connection.request("GET", "/health")
+                response = connection.getresponse()
+                assert response.status == 200 and json.loads(response.read())["status"] == "ok"
+                assert not response.will_close
+        finally:
+            connection.close()
 
         # A request stalled by the timeout fault must not hold up shutdown.
         errors: list[BaseException] = []
