@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from claude_session.stack.compose import ComposeStack
 from claude_session.stack.errors import StackError
 from claude_session.stack.local import LocalStack
 from claude_session.stack.settings import ANTHROPIC_API, StackSettings
-from claude_session.stack.state import StatePaths
+from claude_session.stack.state import StatePaths, read_json, write_json
 
 PACKAGE = Path(__file__).resolve().parents[2] / "claude_session"
 
@@ -62,3 +63,25 @@ def test_only_the_edges_read_the_process_environment() -> None:
             if re.search(r"\bos\.environ\b(?!/)", line) and not line.lstrip().startswith(("#", '"', "`")):
                 readers.add(path.relative_to(PACKAGE).as_posix())
     assert readers <= {"cli/context.py", "proxy/settings.py"}, readers
+
+
+def test_concurrent_json_writers_never_fail_and_leave_one_whole_file(tmp_path: Path) -> None:
+    """Launchers started together (the demo runs three at a time) all record the last session."""
+    target = tmp_path / "last_session.json"
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(200):
+                write_json(target, {"writer": n, "i": i})
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert read_json(target) in [{"writer": n, "i": 199} for n in range(8)]
+    assert [p.name for p in tmp_path.iterdir()] == ["last_session.json"]  # no temporary left
