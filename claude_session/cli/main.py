@@ -181,7 +181,14 @@ def run_session(argv: list[str], ctx: Context) -> int:
     claude = launcher.find_claude(ctx.environ) if command else None
     settings = launcher.require_running_stack(ctx.state)
     env = launcher.session_env(session, settings, ctx.state, ctx.environ)
-    launcher.record_last_session(ctx.state, session)
+    try:
+        launcher.record_last_session(ctx.state, session)
+    except OSError as err:  # only `rate` without an id reads it: never worth stopping the session
+        print(
+            f"claude-session: warning: cannot record this session in {ctx.state.last_session} "
+            f"({err.strerror or err}); `claude-session rate` will need its id",
+            file=sys.stderr,
+        )
     if claude is not None:
         print(f"claude-session: {session.id} ({session.label()})", file=sys.stderr)
         code = launcher.run_one_off(env, launcher.claude_argv(claude, command, passthrough))

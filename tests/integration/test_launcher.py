@@ -134,6 +134,24 @@ def test_phoenix_unreachable_runs_with_a_one_line_warning(
     assert marker.exists()
 
 
+def test_last_session_not_recordable_is_one_warning_and_the_session_runs(
+    live_stack: Stack, tmp_path: Path, fake_claude: tuple[Path, Path]
+) -> None:
+    fake, marker = fake_claude
+    state = tmp_path / "state"
+    shutil.copytree(live_stack.state.root, state, ignore=shutil.ignore_patterns("phoenix", "logs", "run"))
+    (state / "last_session.json").unlink(missing_ok=True)
+    (state / "last_session.json").mkdir()  # a path nothing can be written to
+    result = live_stack.launcher(
+        "-t", "x", "hi", env={"CLAUDE_SESSION_STATE_DIR": str(state), "CLAUDE_SESSION_CLAUDE": str(fake)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "cannot record this session" in line]
+    assert len(warnings) == 1 and "`claude-session rate` will need its id" in warnings[0], result.stderr
+    assert marker.exists()
+
+
 def test_status_json_lists_components(live_stack: Stack) -> None:
     result = live_stack.launcher("status", "--json")
     assert result.returncode == 0
