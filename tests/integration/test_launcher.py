@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -115,18 +116,27 @@ def test_stack_not_running_says_to_start_it(
     assert not marker.exists()
 
 
+def _copy_of_the_state(live_stack: Stack, tmp_path: Path) -> Path:
+    """The running stack's state directory, copied so a test can change what the launcher reads."""
+    state = tmp_path / "state"
+    shutil.copytree(live_stack.state.root, state, ignore=shutil.ignore_patterns("phoenix", "logs", "run"))
+    return state
+
+
+def _one_off(live_stack: Stack, state: Path, fake: Path) -> subprocess.CompletedProcess[str]:
+    env = {"CLAUDE_SESSION_STATE_DIR": str(state), "CLAUDE_SESSION_CLAUDE": str(fake)}
+    return live_stack.launcher("-t", "x", "hi", env=env)
+
+
 def test_phoenix_unreachable_runs_with_a_one_line_warning(
     live_stack: Stack, tmp_path: Path, fake_claude: tuple[Path, Path]
 ) -> None:
     """The proxy spools the spans on disk until Phoenix is back: the session runs."""
     fake, marker = fake_claude
-    state = tmp_path / "state"
-    shutil.copytree(live_stack.state.root, state, ignore=shutil.ignore_patterns("phoenix", "logs", "run"))
+    state = _copy_of_the_state(live_stack, tmp_path)
     recorded = read_json(state / "stack.json") or {}
     write_json(state / "stack.json", {**recorded, "phoenix_url": "http://127.0.0.1:9"})
-    result = live_stack.launcher(
-        "-t", "x", "hi", env={"CLAUDE_SESSION_STATE_DIR": str(state), "CLAUDE_SESSION_CLAUDE": str(fake)}
-    )
+    result = _one_off(live_stack, state, fake)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "Phoenix is not reachable" in line]
     assert len(warnings) == 1 and "warning: Phoenix is not reachable at http://127.0.0.1:9" in warnings[0]
@@ -138,13 +148,10 @@ def test_last_session_not_recordable_is_one_warning_and_the_session_runs(
     live_stack: Stack, tmp_path: Path, fake_claude: tuple[Path, Path]
 ) -> None:
     fake, marker = fake_claude
-    state = tmp_path / "state"
-    shutil.copytree(live_stack.state.root, state, ignore=shutil.ignore_patterns("phoenix", "logs", "run"))
+    state = _copy_of_the_state(live_stack, tmp_path)
     (state / "last_session.json").unlink(missing_ok=True)
     (state / "last_session.json").mkdir()  # a path nothing can be written to
-    result = live_stack.launcher(
-        "-t", "x", "hi", env={"CLAUDE_SESSION_STATE_DIR": str(state), "CLAUDE_SESSION_CLAUDE": str(fake)}
-    )
+    result = _one_off(live_stack, state, fake)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     warnings = [line for line in result.stderr.splitlines() if "cannot record this session" in line]
