@@ -6,8 +6,10 @@ Called (through overlay/litellm/litellm_core_utils/session_metadata.py) from Lit
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from claude_session.proxy.proxy_wide import ProxyWideStore
@@ -20,10 +22,35 @@ def proxy_wide_store() -> ProxyWideStore:
     return ProxyWideStore(proxy_settings().proxy_session_file)
 
 
+# The proxy-wide session as it was when the request being served arrived (see pinned_defaults).
+_pinned: ContextVar[Mapping[str, str] | None] = ContextVar("claude_session_proxy_defaults", default=None)
+
+
 def proxy_defaults() -> Mapping[str, str]:
-    """The proxy-wide session: the one set with `--proxy-wide` (the file, checked on each
-    request), else the guide's PHOENIX_SESSION_* read once at start."""
+    """The proxy-wide session: the one pinned for the request being served, else read now."""
+    pinned = _pinned.get()
+    return pinned if pinned is not None else _read_defaults()
+
+
+def _read_defaults() -> Mapping[str, str]:
+    """The one set with `--proxy-wide` (the file, stat'ed on each call), else the guide's
+    PHOENIX_SESSION_* read once at start."""
     return proxy_wide_store().get() or proxy_settings().session_defaults
+
+
+@contextlib.contextmanager
+def pinned_defaults() -> Iterator[None]:
+    """Read the proxy-wide session once, when a request arrives, for all of that request.
+
+    Its logging (the metadata merge, the span attributes) runs when the reply has ended, in
+    tasks and threads that inherit this context: a request in flight during a switch keeps
+    the session it was sent in, and the file is stat'ed once per request instead of twice.
+    """
+    token = _pinned.set(_read_defaults())
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def merge_requester_metadata(

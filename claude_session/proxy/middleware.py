@@ -6,7 +6,8 @@ Installed on LiteLLM's proxy app (patches 0003 and 0004, through the overlay). T
   the `x-session-tracking-*` headers (and Claude Code's `x-claude-code-session-id`
   and gateway hint headers, see gateway_hints: an invalid hint is dropped, not refused),
   refuses a bad value with a 400, and keeps the request's session in a context
-  variable for the duration of the request. On the way it refuses, with a 400, the
+  variable for the duration of the request, next to the proxy-wide session as it was
+  when the request arrived (`metadata.pinned_defaults`). On the way it refuses, with a 400, the
   other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
   forwarded upstream, where the HTTP client refuses it) or a non-numeric
   x-litellm-timeout / -stream-timeout / -num-retries.
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
-from claude_session.proxy import gateway_hints, warmup
+from claude_session.proxy import gateway_hints, metadata, warmup
 from claude_session.session import fields
 
 Scope = MutableMapping[str, Any]
@@ -74,7 +75,8 @@ class SessionMetadataMiddleware:
             return
         token = _request_session.set(session or None)
         try:
-            await self.app(scope, receive, send)
+            with metadata.pinned_defaults():
+                await self.app(scope, receive, send)
         finally:
             _request_session.reset(token)
 

@@ -9,7 +9,7 @@ import uuid
 import httpx
 
 from claude_session.proxy.proxy_wide import PROXY_SESSION_ROUTE
-from claude_session.session import launcher
+from claude_session.session import fields, launcher
 from claude_session.stack import procs
 from claude_session.stack.local import LocalStack
 from tests.support import LLM_SPAN, Stack, wait_for_spans
@@ -28,8 +28,12 @@ def test_switching_while_a_streamed_request_is_in_flight(live_stack: Stack) -> N
     session = launcher.Session.new(f"switch-{run}", "v7", None).as_metadata()
     pid_before = procs.read_pid(live_stack.state.pid_file("proxy"))
     body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True, "messages": []}
-    body["messages"] = [{"role": "user", "content": "in flight"}]
+    # The fake holds the reply after its first delta: the proxy ends (and logs) it after the switch.
+    body["messages"] = [{"role": "user", "content": "in flight [[fault:pause]]"}]
+    # Untagged, as Claude Code without the launcher: only its own session id, to find its span.
+    claude_code_id = str(uuid.uuid4())
     headers = {**live_stack.auth(), "anthropic-version": "2023-06-01"}
+    headers[fields.CLAUDE_CODE_HEADER] = claude_code_id
     with (
         httpx.Client(timeout=60) as client,
         client.stream("POST", live_stack.proxy_url + "/v1/messages", headers=headers, json=body) as streamed,
@@ -50,6 +54,12 @@ def test_switching_while_a_streamed_request_is_in_flight(live_stack: Stack) -> N
         assert live_stack.messages(prompt="untagged after switch").status_code == 200
     spans = wait_for_spans(live_stack, {"session.id": session["session_id"]}, REQUESTS, name=LLM_SPAN)
     assert {s["attributes"]["session.prompt_version"] for s in spans} == {"v7"}
+    # The request in flight keeps the session it was sent in (none): it is logged when its
+    # reply ends, after the switch, but the proxy-wide session was read when it arrived.
+    by_claude_code_id = {fields.CLAUDE_CODE_ATTRIBUTE: claude_code_id}
+    (in_flight,) = wait_for_spans(live_stack, by_claude_code_id, 1, name=LLM_SPAN)
+    assert in_flight["attributes"]["session.id"] == claude_code_id
+    assert len(spans) == REQUESTS
 
     reset = live_stack.launcher("--reset")
     assert reset.returncode == 0, reset.stderr

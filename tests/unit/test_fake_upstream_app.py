@@ -27,6 +27,7 @@ from claude_session.testing.fake_upstream import (
     fake_of,
     reply_text,
 )
+from claude_session.testing.fake_upstream import app as fake_app
 
 MODEL = "claude-sonnet-4-5-20250929"
 
@@ -125,9 +126,12 @@ async def _asgi_post(
     headers: dict[str, str] | None = None,
     *,
     disconnect_after: float | None = None,
+    into: AsgiCall | None = None,
 ) -> AsgiCall:
-    """POST ``body``; the client disconnects after ``disconnect_after`` s (never, if None)."""
-    call = AsgiCall()
+    """POST ``body``; the client disconnects after ``disconnect_after`` s (never, if None).
+
+    ``into``: the call to record in, for a test that watches it while the app still runs."""
+    call = into if into is not None else AsgiCall()
     gone = asyncio.Event()
     delivered = False
 
@@ -502,6 +506,28 @@ async def test_drop_cuts_stream_mid_message(app: Starlette, client: httpx.AsyncC
     assert _names(events) == ["message_start", "ping", "content_block_start", "content_block_delta"]
     # The app must still be healthy afterwards.
     assert (await client.get("/health")).status_code == 200
+
+
+async def test_pause_holds_a_stream_after_its_first_delta_then_completes(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake_app, "PAUSE_SECONDS", 3600.0)  # released below, not waited out
+    plain = await _asgi_post(app, "/v1/messages", json.dumps(_body(_user("hi"), stream=True)).encode())
+    body = json.dumps(_body(_user("hi"), stream=True)).encode()
+    watched = AsgiCall()
+    call = asyncio.create_task(_asgi_post(app, "/v1/messages", body, {"x-fake-fault": "pause"}, into=watched))
+    held = ["message_start", "ping", "content_block_start", "content_block_delta"]
+    for _ in range(1000):  # the stream reaches its pause after a few loop turns
+        if _names(_parse_sse(watched.body.decode())) == held:
+            break
+        await asyncio.sleep(0.01)
+    for _ in range(20):  # still held: nothing more is sent while other tasks run
+        await asyncio.sleep(0)
+    assert _names(_parse_sse(watched.body.decode())) == held and not call.done()
+    fake_of(app).begin_shutdown()  # ends the pause early; the reply completes
+    finished = await call
+    assert finished.status == 200 and finished.error is None
+    assert _names(_parse_sse(finished.body.decode())) == _names(_parse_sse(plain.body.decode()))
 
 
 async def test_drop_non_streaming_closes_without_response(app: Starlette) -> None:

@@ -7,10 +7,13 @@ pre-call hook does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -18,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from claude_session.proxy import metadata
 from claude_session.proxy.middleware import (
     Message,
     SessionMetadataMiddleware,
@@ -25,6 +29,8 @@ from claude_session.proxy.middleware import (
     current_session,
     tag_request,
 )
+from claude_session.proxy.proxy_wide import ProxyWideStore
+from claude_session.session import fields
 
 pytestmark = pytest.mark.anyio
 
@@ -271,6 +277,32 @@ async def test_the_session_is_reset_when_the_app_raises() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         await call_raw(SessionMetadataMiddleware(failing), [(b"x-session-tracking-type", b"batch")])
     assert current_session() is None
+
+
+async def test_a_request_keeps_the_proxy_wide_session_it_arrived_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ProxyWideStore(tmp_path / "proxy-session.json")
+    monkeypatch.setattr(metadata, "proxy_wide_store", lambda: store)
+    before = store.set({"session_id": fields.new_session_id("before"), "session_type": "before"})
+    after = {"session_id": fields.new_session_id("after"), "session_type": "after"}
+    seen: list[dict[str, str]] = []
+
+    async def defaults_later() -> dict[str, str]:
+        return dict(metadata.proxy_defaults())
+
+    async def switched_in_flight(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(metadata.proxy_defaults()))
+        store.set(after)  # `--proxy-wide` while this request is in flight
+        # Its logging runs at the end, in a task and a worker thread that inherit its context.
+        seen.append(await asyncio.create_task(defaults_later()))
+        seen.append(dict(await anyio.to_thread.run_sync(metadata.proxy_defaults)))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await call_raw(SessionMetadataMiddleware(switched_in_flight), [])
+    assert seen == [before, before, before]
+    assert metadata.proxy_defaults() == after  # the next request's
 
 
 async def test_non_http_scopes_pass_through_untouched() -> None:

@@ -15,8 +15,9 @@ deterministic function of the request so tests can predict it:
   ``tool_use`` block; a following message carrying a ``tool_result`` is
   acknowledged with ``Tool result received: done.``.
 * Faults are injected with the ``x-fake-fault`` header or ``[[fault:VALUE]]``:
-  ``400``, ``429``, ``500``, ``529``, ``timeout`` (stall 300 s) and ``drop``
-  (cut the connection mid-stream, or before any response when not streaming).
+  ``400``, ``429``, ``500``, ``529``, ``timeout`` (stall 300 s), ``drop``
+  (cut the connection mid-stream, or before any response when not streaming) and
+  ``pause`` (a streamed reply holds 4 s after its first text delta, then completes).
 * ``GET /_fake/requests`` shows the last 200 requests that reached
   ``/v1/messages*``; ``DELETE /_fake/requests`` clears them.
 

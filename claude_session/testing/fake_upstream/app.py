@@ -44,6 +44,9 @@ MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 TIMEOUT_FAULT_SECONDS: Final = 300.0
 # A streamed reply with the drop fault stops after message_start, ping, content_block_start, one delta.
 DROP_AFTER_EVENTS: Final = 4
+# A streamed reply with the pause fault holds PAUSE_SECONDS after the same point, then completes:
+# a request that is really in flight at the proxy (its reply not yet ended, nor logged).
+PAUSE_SECONDS: Final = 4.0
 
 
 # --------------------------------------------------------------------------- HTTP helpers
@@ -253,7 +256,7 @@ class FakeUpstream:
             return early
         message = build_message(plan, body["model"])
         if body.get("stream") is True:
-            return self._stream(request, message, drop=fault == "drop")
+            return self._stream(request, message, fault)
         if fault == "drop":
             await _drop_connection(request)
             return Response(status_code=204)  # never reaches the client: the connection is gone
@@ -277,20 +280,23 @@ class FakeUpstream:
             await _drop_connection(request)
         return Response(status_code=204)  # the client is gone; uvicorn discards this
 
-    def _stream(self, request: Request, message: JsonObject, *, drop: bool) -> Response:
+    def _stream(self, request: Request, message: JsonObject, fault: str | None) -> Response:
         headers = {"request-id": request_id(), "cache-control": "no-cache"}
         return StreamingResponse(
-            self._sse(request, message, drop), media_type="text/event-stream", headers=headers
+            self._sse(request, message, fault), media_type="text/event-stream", headers=headers
         )
 
-    async def _sse(self, request: Request, message: JsonObject, drop: bool) -> AsyncIterator[str]:
+    async def _sse(self, request: Request, message: JsonObject, fault: str | None) -> AsyncIterator[str]:
         # One yield per event so clients really receive them incrementally.
         for count, (name, data) in enumerate(stream_events(message, self.chunk_words), start=1):
             yield format_sse(name, data)
             # The generator only resumes once the previous event was written, so nothing is lost.
-            if drop and count == DROP_AFTER_EVENTS:
+            if fault == "drop" and count == DROP_AFTER_EVENTS:
                 await _drop_connection(request)
                 return
+            if fault == "pause" and count == DROP_AFTER_EVENTS:
+                # Shutting down ends the pause early (the reply still completes).
+                await _race(asyncio.sleep(PAUSE_SECONDS), self.shutting_down.wait())
 
     def begin_shutdown(self) -> None:
         """Release stalled ``timeout`` requests (their connections are cut)."""

@@ -41,7 +41,7 @@ ERROR_FAULTS: Final[dict[str, tuple[int, str, str]]] = {
     "529": (529, "overloaded_error", "Overloaded"),
 }
 # Faults that change how (or whether) the reply is delivered rather than replacing it.
-FLOW_FAULTS: Final = frozenset({"timeout", "drop"})
+FLOW_FAULTS: Final = frozenset({"timeout", "drop", "pause"})
 
 ReplyKind = Literal["text", "tool_use", "tool_ack"]
 SseEvent = tuple[str, JsonObject]
