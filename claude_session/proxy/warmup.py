@@ -11,6 +11,7 @@ here sends a request anywhere (online, a request upstream would cost the user mo
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import time
@@ -115,6 +116,19 @@ def warm_up(app: Any = None) -> float:
     return time.perf_counter() - started
 
 
+def freeze_startup_heap() -> int:
+    """Keep what start-up and warm-up built out of the garbage collector's full passes.
+
+    A worker holds about 900,000 objects from then on (LiteLLM's modules, models and caches)
+    that live as long as it does; each full collection walked them all (0.47 s of CPU here,
+    once every few hundred requests). gc.freeze() moves them to a generation the collector
+    never scans; the garbage of start-up is collected first. Returns the objects frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def _best_effort(step: Callable[..., object], *args: Any) -> None:
     try:
         step(*args)
@@ -161,6 +175,7 @@ def warm_before_startup_complete(scope: Scope, send: Send) -> Send:
         if message.get("type") == "lifespan.startup.complete":
             seconds = warm_up(scope.get("app"))
             _log.debug("claude-session warm-up: %.3f s", seconds)
+            freeze_startup_heap()
         await send(message)
 
     return sending
