@@ -7,8 +7,8 @@ Installed on LiteLLM's proxy app (patches 0003 and 0004, through the overlay). T
   and gateway hint headers, see gateway_hints: an invalid hint is dropped, not refused),
   refuses a bad value with a 400, and keeps the request's session in a context
   variable for the duration of the request, next to the proxy-wide session as it was
-  when the request arrived (`metadata.pinned_defaults`). On the way it refuses, with a 400, the
-  other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
+  when the request arrived (`metadata.pinned_defaults`). On the way it refuses, with a
+  400, the other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
   forwarded upstream, where the HTTP client refuses it) or a non-numeric
   x-litellm-timeout / -stream-timeout / -num-retries.
 - `tag_request`, called at the start of the proxy's pre-call hook (which every

@@ -3,8 +3,9 @@
 `claude-session --proxy-wide` / `--reset` call the proxy's own endpoint
 (`PROXY_SESSION_ROUTE`, master key required); whichever worker answers writes the file
 atomically, and every worker sees the change on its next request (a stat per request, a
-read only when the file changed); a request in flight keeps the session it arrived with. The file lives in the state directory (a volume in the
-container), so the session survives a proxy restart until `--reset`.
+read only when the file changed); a request in flight keeps the session it arrived with.
+The file lives in the state directory (a volume in the container), so the session
+survives a proxy restart until `--reset`.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ LAZY_MODULES = (
     "litellm.types.litellm_core_utils.streaming_chunk_builder_utils",
     "anyio._core._sockets",
     "anyio._core._streams",
+    "anyio._backends._asyncio",  # anyio loads its event loop backend on first use: ~50 ms
 )
 
 
@@ -148,20 +149,42 @@ def _call(qualified: str) -> None:
     getattr(importlib.import_module(module), name)()
 
 
+def _route_scope(method: str, path: str) -> Scope:
+    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
+
+
 def _match_route(app: Any, method: str, path: str) -> None:
     from starlette.routing import Match
 
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "root_path": "",
-        "headers": [],
-        "query_string": b"",
-    }
+    scope = _route_scope(method, path)
     for route in app.router.routes:
         if route.matches(scope)[0] is Match.FULL:
             return
+
+
+async def load_lazy_features(app: Any) -> list[str]:
+    """Register the optional LiteLLM routers the warm routes need, as their first request would.
+
+    LiteLLM 1.108.7 registers the Anthropic endpoints (/v1/messages) and the provider
+    pass-through (/anthropic/...) on the first request under their prefix (its
+    LazyFeatureMiddleware): an import and a route table rebuild, ~100 ms of that request.
+    Same steps, same order, same checks; best effort. Returns the modules loaded.
+    """
+    try:
+        from litellm.proxy import _lazy_features as lazy
+    except ImportError:  # a LiteLLM without lazy routes has them all from the start
+        return []
+    loaded: list[str] = []
+    for method, path in WARM_ROUTES:
+        for feature in lazy.LAZY_FEATURES:
+            try:
+                if not feature.matches(path) or lazy._eager_route_wins(app, feature, _route_scope(method, path)):
+                    continue
+                if await lazy._force_load(app, feature):
+                    loaded.append(feature.module_path)
+            except Exception as err:  # warming must never stop a worker from starting
+                _log.debug("claude-session warm-up: lazy feature %s skipped: %s", feature.name, err)
+    return loaded
 
 
 def warm_before_startup_complete(scope: Scope, send: Send) -> Send:
@@ -173,6 +196,8 @@ def warm_before_startup_complete(scope: Scope, send: Send) -> Send:
 
     async def sending(message: Message) -> None:
         if message.get("type") == "lifespan.startup.complete":
+            if scope.get("app") is not None:
+                await load_lazy_features(scope["app"])
             seconds = warm_up(scope.get("app"))
             _log.debug("claude-session warm-up: %.3f s", seconds)
             freeze_startup_heap()

@@ -17,6 +17,12 @@ def test_lifespan_startup_is_reported_after_the_warm_up(monkeypatch: pytest.Monk
     monkeypatch.setattr(warmup, "warm_up", lambda app=None: events.append(f"warm {app}") or 0.0)
     monkeypatch.setattr(warmup, "freeze_startup_heap", lambda: events.append("freeze") or 0)
 
+    async def load_lazy_features(app: Any) -> list[str]:
+        events.append(f"lazy {app}")
+        return []
+
+    monkeypatch.setattr(warmup, "load_lazy_features", load_lazy_features)
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
@@ -28,7 +34,7 @@ def test_lifespan_startup_is_reported_after_the_warm_up(monkeypatch: pytest.Monk
         return {}
 
     asyncio.run(middleware.SessionMetadataMiddleware(app)({"type": "lifespan", "app": "A"}, receive, send))
-    assert events == ["warm A", "freeze", "lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert events == ["lazy A", "warm A", "freeze", "lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
 class _Node:
@@ -54,3 +60,21 @@ def test_warm_up_skips_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(warmup, "DEFERRED_MODELS", ("claude_session_no_such_module:Model",))
     monkeypatch.setattr(warmup, "LAZY_CACHES", ("claude_session_no_such_module:fill",))
     assert warmup.warm_up(object()) >= 0.0  # nothing there, no router on the app: skipped, no error
+
+
+def test_the_routers_claude_code_needs_are_registered_before_the_first_request() -> None:
+    """LiteLLM registers /v1/messages (and /anthropic/...) on the first request under them."""
+    pytest.importorskip("litellm.proxy._lazy_features")
+    from fastapi import FastAPI
+    from starlette.routing import Match
+
+    app = FastAPI()  # a fresh app: nothing registered by another test in this process
+    scope = {"type": "http", "method": "POST", "path": "/v1/messages", "root_path": "", "headers": [],
+             "query_string": b""}  # fmt: skip
+    assert not any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
+    loaded = asyncio.run(warmup.load_lazy_features(app))
+    assert "litellm.proxy.anthropic_endpoints.endpoints" in loaded
+    assert "litellm.proxy.pass_through_endpoints.llm_passthrough_endpoints" in loaded
+    assert set(loaded) <= app.state.lazy_loaded  # what LiteLLM's own middleware then skips
+    assert any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
+    assert asyncio.run(warmup.load_lazy_features(app)) == []  # once
