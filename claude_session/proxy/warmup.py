@@ -150,7 +150,8 @@ def _call(qualified: str) -> None:
 
 
 def _route_scope(method: str, path: str) -> Scope:
-    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
+    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": [],
+            "query_string": b""}  # fmt: skip
 
 
 def _match_route(app: Any, method: str, path: str) -> None:
@@ -178,7 +179,8 @@ async def load_lazy_features(app: Any) -> list[str]:
     for method, path in WARM_ROUTES:
         for feature in lazy.LAZY_FEATURES:
             try:
-                if not feature.matches(path) or lazy._eager_route_wins(app, feature, _route_scope(method, path)):
+                scope = _route_scope(method, path)
+                if not feature.matches(path) or lazy._eager_route_wins(app, feature, scope):
                     continue
                 if await lazy._force_load(app, feature):
                     loaded.append(feature.module_path)
