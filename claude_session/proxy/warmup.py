@@ -169,24 +169,29 @@ async def load_lazy_features(app: Any) -> list[str]:
     LiteLLM 1.108.7 registers the Anthropic endpoints (/v1/messages) and the provider
     pass-through (/anthropic/...) on the first request under their prefix (its
     LazyFeatureMiddleware): an import and a route table rebuild, ~100 ms of that request.
-    Same steps, same order, same checks; best effort. Returns the modules loaded.
+    That middleware itself is run here on each warm route, with nothing behind it, so the
+    choice of features is LiteLLM's own. Best effort. Returns the modules it loaded.
     """
     try:
-        from litellm.proxy import _lazy_features as lazy
+        from litellm.proxy._lazy_features import LazyFeatureMiddleware
     except ImportError:  # a LiteLLM without lazy routes has them all from the start
         return []
-    loaded: list[str] = []
+
+    async def nothing(*_: Any) -> None:
+        return None  # the warm "request" ends at the middleware: no route runs
+
+    try:
+        loader = LazyFeatureMiddleware(nothing, fastapi_app=app)
+        before = set(app.state.lazy_loaded)
+    except Exception as err:  # warming must never stop a worker from starting
+        _log.debug("claude-session warm-up: lazy features skipped: %s", err)
+        return []
     for method, path in WARM_ROUTES:
-        for feature in lazy.LAZY_FEATURES:
-            try:
-                scope = _route_scope(method, path)
-                if not feature.matches(path) or lazy._eager_route_wins(app, feature, scope):
-                    continue
-                if await lazy._force_load(app, feature):
-                    loaded.append(feature.module_path)
-            except Exception as err:  # warming must never stop a worker from starting
-                _log.debug("claude-session warm-up: lazy feature %s skipped: %s", feature.name, err)
-    return loaded
+        try:
+            await loader(_route_scope(method, path), nothing, nothing)
+        except Exception as err:
+            _log.debug("claude-session warm-up: lazy features for %s %s skipped: %s", method, path, err)
+    return sorted(set(app.state.lazy_loaded) - before)
 
 
 def warm_before_startup_complete(scope: Scope, send: Send) -> Send:
