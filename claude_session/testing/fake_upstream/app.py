@@ -42,10 +42,11 @@ REQUEST_LOG_SIZE: Final = 200
 # Real requests from Claude Code are a few hundred KB; refuse only absurd bodies.
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 TIMEOUT_FAULT_SECONDS: Final = 300.0
-# A streamed reply with the drop fault stops after message_start, ping, content_block_start, one delta.
-DROP_AFTER_EVENTS: Final = 4
-# A streamed reply with the pause fault holds PAUSE_SECONDS after the same point, then completes:
-# a request that is really in flight at the proxy (its reply not yet ended, nor logged).
+# Where a streamed reply's drop or pause fault strikes: after message_start, ping,
+# content_block_start and one text delta. Drop cuts the connection there; pause holds the
+# reply PAUSE_SECONDS, then completes it (a request really in flight at the proxy: its reply
+# not yet ended, nor logged).
+STREAM_FAULT_AFTER_EVENTS: Final = 4
 PAUSE_SECONDS: Final = 4.0
 
 
@@ -291,10 +292,12 @@ class FakeUpstream:
         for count, (name, data) in enumerate(stream_events(message, self.chunk_words), start=1):
             yield format_sse(name, data)
             # The generator only resumes once the previous event was written, so nothing is lost.
-            if fault == "drop" and count == DROP_AFTER_EVENTS:
+            if count != STREAM_FAULT_AFTER_EVENTS:
+                continue
+            if fault == "drop":
                 await _drop_connection(request)
                 return
-            if fault == "pause" and count == DROP_AFTER_EVENTS:
+            if fault == "pause":
                 # Shutting down ends the pause early (the reply still completes).
                 await _race(asyncio.sleep(PAUSE_SECONDS), self.shutting_down.wait())
 
