@@ -14,12 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from claude_session.stack.errors import StackError
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from claude_session.stack.ports import free_port as free_port  # one chooser for every caller
 
 
 def port_in_use(port: int) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,6 +27,7 @@ import pytest
 
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.session import launcher
+from claude_session.stack.ports import free_port
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key
 from tests import support
@@ -38,12 +38,6 @@ pytestmark = pytest.mark.docker
 
 PROJECT_NAME = "claude-session-tests"
 UPSTREAM_PORT = 8089
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _compose_cli(kind: str, tmp: Path) -> dict[str, str]:
@@ -140,7 +134,7 @@ def test_launcher_flow(
     tmp_path: Path,
 ) -> None:
     kind, env, state_dir = compose_flow
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     started = time.monotonic()
     up = _run(
         env,

@@ -28,6 +28,7 @@ import httpx
 import pytest
 import uvicorn
 
+from claude_session.stack.ports import free_port
 from claude_session.testing.fake_upstream import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -177,12 +178,6 @@ def test_uvicorn_exit_path_also_releases_stalls() -> None:
 # --------------------------------------------------------------------------- one real process
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
@@ -206,7 +201,7 @@ def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tuple[int, 
 
 @pytest.mark.slow
 def test_real_process_answers_drops_and_stops_cleanly_on_sigterm() -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [
         sys.executable,
