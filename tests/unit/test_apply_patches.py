@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +32,6 @@ def _patched_files() -> list[str]:
 
 
 def _installed_site() -> Path:
-    import importlib.util
-
     spec = importlib.util.find_spec("litellm")
     assert spec is not None and spec.submodule_search_locations
     return Path(next(iter(spec.submodule_search_locations))).parent
@@ -73,6 +73,17 @@ def _digest(root: Path) -> str:
     return hasher.hexdigest()
 
 
+def _fresh_bytecode(source: Path) -> bool:
+    """What the import system checks: the cached bytecode records this source's mtime and size."""
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    if not cached.exists():
+        return False
+    header = cached.read_bytes()[:16]
+    mtime, size = struct.unpack("<II", header[8:16])
+    stat = source.stat()
+    return (int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF) == (mtime, size)
+
+
 def test_applies_every_patch_and_the_overlay_then_is_idempotent(pristine: Path) -> None:
     first = _run("--target", str(pristine))
     assert first.returncode == 0, first.stderr
@@ -82,6 +93,12 @@ def test_applies_every_patch_and_the_overlay_then_is_idempotent(pristine: Path) 
         str(path.relative_to(REPO / "overlay")) for path in (REPO / "overlay/litellm").rglob("*.py")
     )
     assert "claude-session" in (pristine / "litellm/integrations/arize/_utils.py").read_text()
+    stale = [
+        str(path.relative_to(pristine))
+        for path in (pristine / "litellm").rglob("*.py")
+        if not _fresh_bytecode(path)
+    ]
+    assert stale == []  # else every proxy start compiles them again
     after_first = _digest(pristine)
 
     second = _run("--target", str(pristine))
