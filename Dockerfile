@@ -24,6 +24,7 @@ FROM ${PYTHON_IMAGE} AS builder
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 # The package is installed editable from here: the runtime stage copies this
@@ -50,7 +51,7 @@ RUN mkdir -p claude_session \
     && touch claude_session/__init__.py README.md \
     && scripts/install --proxy-only --venv /opt/venv \
     && test -f /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf .tools /var/lib/apt/lists/*
 
 COPY README.md ./
 COPY scripts/ scripts/

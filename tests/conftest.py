@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,40 @@ from tests.support import UNLISTED_MODEL, Stack, running_stack
 TESTS = Path(__file__).resolve().parent
 SLOW_TIERS = ("integration", "e2e", "faults", "docker")
 
+# The order the test processes take files in (scripts/test: `--dist loadfile`, with xdist's
+# own reordering by test count turned off): the longest first, so that no process is left
+# running a two-minute file alone at the end; then the tiers, the quick unit tests last to
+# fill the gaps. A scheduling hint only: a file missing here still runs, in its tier.
+LONGEST_FIRST = (
+    "docker/test_image.py",  # builds the proxy image (the other docker files wait for it)
+    "faults/test_spool.py",
+    "docker/test_compose.py",
+    "faults/test_bench_smoke.py",
+    "faults/test_phoenix_outage.py",
+    "integration/test_session_spans_on_postgres.py",
+    "integration/test_report_on_postgres.py",
+    "e2e/test_demo.py",
+    "integration/test_two_developers.py",
+    "integration/test_postgres.py",
+    "integration/test_phoenix_auth.py",
+    "docker/test_build.py",
+)
+TIER_ORDER = ("docker", "faults", "e2e", "integration", "unit")
+# Files that share a session stack other than `live_stack` go to one process, which then
+# starts that stack once instead of once per process.
+SHARED_SCOPES = {
+    "integration/test_session_spans_on_postgres.py": "postgres_stack",
+    "integration/test_report_on_postgres.py": "postgres_stack",
+}
+
+
+def _place(item: pytest.Item) -> tuple[int, int]:
+    relative = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+    if relative in LONGEST_FIRST:
+        return 0, LONGEST_FIRST.index(relative)
+    tier = relative.split("/", 1)[0]
+    return 1, TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
@@ -35,6 +70,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier in SLOW_TIERS:
             item.add_marker(getattr(pytest.mark, tier))
             item.add_marker(pytest.mark.slow)
+    items.sort(key=_place)  # stable: a file's tests stay together and in their order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole files per process (as `--dist loadfile`), in collection order, with the files of
+    SHARED_SCOPES kept together."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SuiteScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_SCOPES.get(path.removeprefix("tests/"), path)
+
+    config.option.loadscopereorder = False
+    return SuiteScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -89,9 +89,9 @@ def claude_bin() -> str:
 def compose_flow(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    image: str,
-    phoenix_image: str,
+    phoenix_image: str,  # before `image`: built while another process builds the proxy image
     postgres_image: str,
+    image: str,
     docker_client: Any,
 ) -> Iterator[tuple[str, dict[str, str], Path]]:
     kind: str = request.param
