@@ -11,7 +11,7 @@ and tagged/untagged. The table goes to stdout, the figures to JSON
 (``bench/results/proxy-<timestamp>.json`` unless ``--output``). Nothing is asserted.
 
     .venv/bin/python bench/proxy_bench.py            # full run, ~8 min on 2 cores
-    .venv/bin/python bench/proxy_bench.py --smoke    # direct and patched, concurrency 1 and 4, 30 requests each
+    .venv/bin/python bench/proxy_bench.py --smoke    # direct and patched only, concurrency 1 and 4
 
 Everything is started on free ports bound to 127.0.0.1 with a temporary state directory
 and stopped by PID at the end.
@@ -61,7 +61,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="tiny run for CI: direct and patched only (add stock with --paths), concurrency 1 and 4, 30 requests"
+        "--smoke",
+        action="store_true",
+        help="tiny run for CI: direct and patched (stock with --paths), concurrency 1 and 4, 30 requests",
     )
     parser.add_argument(
         "--output", type=Path, help="JSON file (default bench/results/proxy-<timestamp>.json)"
