@@ -56,8 +56,13 @@ SHARED_SCOPES = {
 }
 
 
+def _relative(item: pytest.Item) -> str:
+    """The item's file under tests/, as "tier/test_x.py" ("" outside tests/)."""
+    return item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+
+
 def _place(item: pytest.Item) -> tuple[int, int]:
-    relative = item.path.relative_to(TESTS).as_posix() if item.path.is_relative_to(TESTS) else ""
+    relative = _relative(item)
     if relative in LONGEST_FIRST:
         return 0, LONGEST_FIRST.index(relative)
     tier = relative.split("/", 1)[0]
@@ -66,7 +71,7 @@ def _place(item: pytest.Item) -> tuple[int, int]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        tier = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        tier = _relative(item).split("/", 1)[0]
         if tier in SLOW_TIERS:
             item.add_marker(getattr(pytest.mark, tier))
             item.add_marker(pytest.mark.slow)
