@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
 
 from bench import REPO
-from claude_session.session import fields
+from claude_session.core import fields
 
 MODEL = "claude-sonnet-4-5"
 MESSAGES_PATH = "/v1/messages?beta=true"

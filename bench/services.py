@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from claude_session.session import fields
+from claude_session.core import fields
 from claude_session.stack import procs
 from claude_session.stack.local import UPSTREAM_START_TIMEOUT, LocalStack, fake_upstream_argv
 from claude_session.stack.settings import StackSettings

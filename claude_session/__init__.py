@@ -1,6 +1,6 @@
 """Session tracking for Claude Code through a patched LiteLLM proxy and Arize Phoenix.
 
-Kept import-light on purpose: the patched proxy imports `claude_session.session.fields`
+Kept import-light on purpose: the patched proxy imports `claude_session.core.fields`
 on its hot path, and the launcher must start fast.
 """
 

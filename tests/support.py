@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
+from claude_session.core import fields
 from claude_session.phoenix.client import PhoenixClient
-from claude_session.session import fields
 from claude_session.stack.local import LocalStack
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key

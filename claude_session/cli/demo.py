@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from claude_session.cli.context import Context
-from claude_session.errors import ClaudeSessionError
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.session.launcher import REPO, find_claude
 from claude_session.stack import procs

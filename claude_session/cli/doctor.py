@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from itertools import islice
 
 from claude_session.cli.context import Context
-from claude_session.errors import ClaudeSessionError
+from claude_session.core import fields
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.keys import KEY_HINT
 from claude_session.proxy import spool_files
-from claude_session.session import fields, launcher
+from claude_session.session import launcher
 from claude_session.stack import procs
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from claude_session.errors import UsageError
-from claude_session.session import fields
+from claude_session.core import fields
+from claude_session.core.errors import UsageError
 
 ENV_VAR = fields.SESSION_USER.env  # CLAUDE_SESSION_USER
 GIT_TIMEOUT_S = 5.0

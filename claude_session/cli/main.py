@@ -12,7 +12,7 @@ from typing import Any
 
 from claude_session.cli.context import Context
 from claude_session.cli.parser import Parser
-from claude_session.errors import ClaudeSessionError, UsageError
+from claude_session.core.errors import ClaudeSessionError, UsageError
 from claude_session.proxy import spool_files
 from claude_session.session import launcher
 from claude_session.stack import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from claude_session.errors import UsageError
+from claude_session.core.errors import UsageError
 
 
 class Parser(argparse.ArgumentParser):

@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 
 from claude_session.cli.context import Context, phoenix_target
 from claude_session.cli.parser import Parser
-from claude_session.errors import UsageError
+from claude_session.core import fields
+from claude_session.core.errors import UsageError
 from claude_session.phoenix import annotations as anno
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
-from claude_session.session import fields, launcher
+from claude_session.session import launcher
 from claude_session.session.check import CheckResult, run_check
 from claude_session.stack.settings import StackSettings
 

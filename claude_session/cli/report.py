@@ -1,41 +1,21 @@
-"""`claude-session report` and `claude-session sessions`: compare cost, tokens and latency per group.
-
-Reads the LLM spans (`litellm_request`, one per proxied request) from Phoenix's public
-API, only the columns it needs, page by page, and aggregates them in one pass.
-"""
+"""`claude-session report` and `claude-session sessions`: parse the options, build the report
+(claude_session.report.build), print it."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Mapping
 from pathlib import Path
 
-from claude_session.cli.context import Context, PhoenixTarget, phoenix_target
+from claude_session.cli.context import Context, phoenix_target
 from claude_session.cli.parser import Parser
-from claude_session.errors import ClaudeSessionError
-from claude_session.phoenix.annotations import fetch_outcomes
 from claude_session.phoenix.client import PhoenixClient
-from claude_session.phoenix.errors import PhoenixError
-from claude_session.report import attribution, intervals
 from claude_session.report import chart as report_chart
-from claude_session.report import render as report_format
-from claude_session.report.fetch import (
-    DEFAULT_PAGE,
-    GROUP_BY,
-    Aggregation,
-    Selection,
-    aggregate,
-    fetch_pages,
-    phoenix_costs,
-    phoenix_session_cost,
-)
-from claude_session.report.model import Report, compare
-from claude_session.report.outcomes import summarize
-from claude_session.report.samples import SessionCollector
-from claude_session.report.stats import GroupSample
-from claude_session.report.timewindow import iso, window
+from claude_session.report import render
+from claude_session.report.build import ReportQuery, build_report
+from claude_session.report.fetch import DEFAULT_PAGE, GROUP_BY, Selection
+from claude_session.report.model import Report
+from claude_session.report.timewindow import window
 
 GROUP_ALIASES = {
     "version": "prompt_version",
@@ -44,10 +24,6 @@ GROUP_ALIASES = {
     "request-class": "request_class",
     "agent-type": "agent_type",
 }
-PER_GROUP_CHECKS = 12  # groups whose cost is compared with Phoenix's one by one, at most
-# Up to this many sessions, Phoenix's figure is the sum of each session's own cost (its Sessions
-# tab); beyond, Phoenix's cost of the report's spans in one query.
-SESSIONS_CHECKED_ONE_BY_ONE = 250
 PHOENIX_TIMEOUT = 300.0
 
 REPORT_DESCRIPTION = """\
@@ -144,98 +120,48 @@ def build_parser(prog: str, sessions: bool) -> Parser:
 
 
 def main(argv: list[str], ctx: Context) -> int:
-    return run(build_parser("claude-session report", sessions=False).parse_args(argv), ctx, sessions=False)
+    args = build_parser("claude-session report", sessions=False).parse_args(argv)
+    query = ReportQuery(
+        _selection(args),
+        group_by=args.group_by,
+        baseline=args.baseline,
+        min_sessions=args.min_sessions,
+        limit=args.limit,
+        phoenix_check=not args.no_phoenix_check,
+        page_size=args.page_size,
+    )
+    return run(query, args, ctx, args.chart)
 
 
 def sessions_main(argv: list[str], ctx: Context) -> int:
     args = build_parser("claude-session sessions", sessions=True).parse_args(argv)
-    args.group_by, args.baseline, args.chart, args.no_phoenix_check = "session", None, None, True
-    args.min_sessions = None
-    return run(args, ctx, sessions=True)
+    query = ReportQuery(
+        _selection(args), group_by="session", limit=args.limit, phoenix_check=False, page_size=args.page_size
+    )
+    return run(query, args, ctx, chart=None)
 
 
-def run(args: argparse.Namespace, ctx: Context, sessions: bool) -> int:
-    started = time.perf_counter()
-    if args.chart is not None:
-        report_chart.check_path(args.chart)  # before any work
+def _selection(args: argparse.Namespace) -> Selection:
     start, end = window(args.since, args.start, args.end)
     keys = ("session", "type", "prompt_version", "name", "user")
-    selection = Selection({key: getattr(args, key) for key in keys if getattr(args, key)}, start, end)
+    return Selection({key: getattr(args, key) for key in keys if getattr(args, key)}, start, end)
+
+
+def run(query: ReportQuery, args: argparse.Namespace, ctx: Context, chart: Path | None) -> int:
+    if chart is not None:
+        report_chart.check_path(chart)  # before any work
     where = phoenix_target(args.phoenix_url, args.project, ctx)
     client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)
-    project_id = client.project_id(where.project)
-    if project_id is None:
-        raise ClaudeSessionError(
-            f"Phoenix at {where.url} has no project {where.project!r}: no spans were sent to it yet"
-        )
-    collector = None if args.group_by == "session" else SessionCollector()
-    result = aggregate(
-        fetch_pages(client, where.project, project_id, selection, args.page_size),
-        selection,
-        args.group_by,
-        collector,
-    )
-    report = _report(args, where, selection, result)
-    report.warnings += attribution.warnings(report.groups)
+    report = build_report(query, client, where.project)
     if not report.groups:
-        return _nothing(args, where, selection)
-    if args.baseline:
-        _set_baseline(report, args.baseline, args.min_sessions)
-    samples = collector.samples() if collector is not None else {}
-    outcome_map = _attach_outcomes(client, where.project, report, samples)
-    stats_s = 0.0 if collector is None else intervals.attach(report, samples, outcome_map)
-    _apply_limit(report, args.limit)
-    checked = (
-        0.0 if args.no_phoenix_check else _check_phoenix_cost(client, project_id, report, result.session_ids)
-    )
-    report.timing = {
-        "fetch_s": round(result.fetch_s, 4),
-        "aggregate_s": round(result.aggregate_s, 4),
-        "stats_s": round(stats_s, 4),
-        "phoenix_cost_s": round(checked, 4),
-        "total_s": round(time.perf_counter() - started, 4),
-        "spans": result.spans,
-        "pages": result.pages,
-    }
-    _emit(report, args, sessions)
-    if args.chart is not None:
-        report_chart.write(report, args.chart)
+        _nothing(report, args.format)
+        return 0
+    _emit(report, args.format)
+    if chart is not None:
+        report_chart.write(report, chart)
     if args.timing:
         _print_timing(report)
     return 0
-
-
-def _attach_outcomes(
-    client: PhoenixClient, project: str, report: Report, samples: Mapping[str, GroupSample]
-) -> dict[str, bool]:
-    """Ratings and check results per group, from Phoenix's session annotations; returns each
-    checked session's pass/fail for the success rate's interval."""
-    if not samples:
-        return {}
-    ids = [sid for sample in samples.values() for sid in sample.sessions if sid is not None]
-    try:
-        found = fetch_outcomes(client, project, ids)
-    except PhoenixError as err:
-        report.warnings.append(f"ratings and checks not read: {err}")
-        return {}
-    for group in report.groups:
-        sample = samples.get(group.label)
-        if sample is None:
-            continue
-        costs = {sid: float(c) for sid, c in zip(sample.sessions, sample.values["cost"], strict=True) if sid}
-        summary = summarize(costs, found, costs)
-        group.rated_sessions, group.mean_score = summary.rated, summary.mean_score
-        group.checked_sessions, group.passed_sessions = summary.checked, summary.passed
-        group.success_rate, group.cost_per_success = summary.success_rate, summary.cost_per_success
-    return {sid: o.check_passed for sid, o in found.items() if o.check_passed is not None}
-
-
-def _apply_limit(report: Report, limit: int | None) -> None:
-    report.count_totals()
-    if limit and len(report.groups) > limit:
-        if report.group_by != "session":  # a session list says "the N most recent of M" itself
-            report.warnings.append(f"showing {limit} of {len(report.groups):,} groups (--limit)")
-        report.groups = report.groups[:limit]
 
 
 def _print_timing(report: Report) -> None:
@@ -248,104 +174,28 @@ def _print_timing(report: Report) -> None:
     )
 
 
-def _report(
-    args: argparse.Namespace, where: PhoenixTarget, selection: Selection, result: Aggregation
-) -> Report:
-    return Report(
-        project=where.project,
-        phoenix_url=where.url,
-        group_by=args.group_by,
-        filters=dict(selection.values),
-        window_start=iso(selection.start) if selection.start else None,
-        window_end=iso(selection.end) if selection.end else None,
-        span_filter=selection.span_filter(),
-        groups=result.groups,
-    )
-
-
-def _nothing(args: argparse.Namespace, where: PhoenixTarget, selection: Selection) -> int:
+def _nothing(report: Report, output: str) -> None:
     """No span matched: one line (and still a well-formed JSON or CSV document)."""
-    scope = ", ".join(f"{k}={v}" for k, v in selection.values.items())
-    if selection.start or selection.end:
-        window_text = f"{iso(selection.start) if selection.start else '...'} to "
-        window_text += iso(selection.end) if selection.end else "now"
+    scope = ", ".join(f"{k}={v}" for k, v in report.filters.items())
+    if report.window_start or report.window_end:
+        window_text = f"{report.window_start or '...'} to {report.window_end or 'now'}"
         scope = f"{scope}, {window_text}" if scope else window_text
-    line = f"no LLM requests in project {where.project!r} at {where.url}" + (
+    line = f"no LLM requests in project {report.project!r} at {report.phoenix_url}" + (
         f" match {scope}" if scope else ""
     )
-    if args.format == "table":
+    if output == "table":
         print(line)
-        return 0
+        return
     print(line, file=sys.stderr)
-    empty = Report(
-        where.project,
-        where.url,
-        args.group_by,
-        dict(selection.values),
-        iso(selection.start) if selection.start else None,
-        iso(selection.end) if selection.end else None,
-        selection.span_filter(),
-        [],
-    )
-    sys.stdout.write(report_format.to_json(empty) if args.format == "json" else report_format.to_csv(empty))
-    return 0
+    sys.stdout.write(render.to_json(report) if output == "json" else render.to_csv(report))
 
 
-def _set_baseline(report: Report, baseline: str, min_sessions: int | None) -> None:
-    labels = [g.label for g in report.groups]
-    if baseline not in labels:
-        raise ClaudeSessionError(
-            f"--baseline {baseline}: no {GROUP_BY[report.group_by]} of that name among "
-            f"{', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''}",
-            exit_code=2,
-        )
-    report.baseline = baseline
-    report.comparisons = compare(report.groups, baseline)
-    for group in report.groups:
-        if min_sessions is not None and group.sessions < min_sessions:
-            report.warnings.append(
-                f"{group.label} has {group.sessions} session{'s' if group.sessions != 1 else ''} "
-                f"(fewer than {min_sessions}): too few to tell a real change from noise"
-            )
-
-
-def _check_phoenix_cost(
-    client: PhoenixClient, project_id: str, report: Report, session_ids: set[str]
-) -> float:
-    """Compare LiteLLM's cost with Phoenix's own; flag the groups that differ.
-
-    Phoenix's figure is what a user reads in its Sessions tab: the sum of the report's
-    sessions' own cost. Per group (Phoenix's cost of the group's spans) only when that total
-    differs, since each per-group aggregate makes Phoenix read every span's attributes again.
-    """
-    began = time.perf_counter()
-    if len(session_ids) <= SESSIONS_CHECKED_ONE_BY_ONE:
-        total = phoenix_session_cost(client, session_ids)
-    else:  # one aggregate instead of a query per 50 sessions: the same spans, the same prices
-        total = phoenix_costs(client, project_id, {"all": report.span_filter})["all"]
-    report.phoenix_cost_usd = total
-    if not report.cost_differs():
-        return time.perf_counter() - began
-    groups = report.groups[:PER_GROUP_CHECKS]
-    costs = phoenix_costs(client, project_id, {g.label: g.span_filter for g in groups})
-    for group in groups:
-        group.phoenix_cost_usd = costs[group.label]
-        if group.cost_mismatch:
-            models = ", ".join(group.models) or "no model name"
-            report.warnings.append(
-                f"{group.label}: Phoenix's own cost is {report_format.usd(group.phoenix_cost_usd)}, "
-                f"LiteLLM's {report_format.usd(group.cost_usd)} ({models}); Phoenix lacks or differs "
-                "in a model price (spans priced before the price was registered stay at $0)"
-            )
-    return time.perf_counter() - began
-
-
-def _emit(report: Report, args: argparse.Namespace, sessions: bool) -> None:
-    if args.format == "json":
-        sys.stdout.write(report_format.to_json(report))
-    elif args.format == "csv":
-        sys.stdout.write(report_format.to_csv(report))
-    elif sessions or report.group_by == "session":
-        sys.stdout.write(report_format.session_list(report))
+def _emit(report: Report, output: str) -> None:
+    if output == "json":
+        sys.stdout.write(render.to_json(report))
+    elif output == "csv":
+        sys.stdout.write(render.to_csv(report))
+    elif report.group_by == "session":
+        sys.stdout.write(render.session_list(report))
     else:
-        sys.stdout.write(report_format.table(report))
+        sys.stdout.write(render.table(report))

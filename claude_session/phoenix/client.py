@@ -31,9 +31,10 @@ class PhoenixClient:
 
     def healthy(self) -> bool:
         """Whether Phoenix answers its health check (plain text, not JSON)."""
-        from claude_session.stack.procs import http_ok
-
-        return http_ok(self.base_url + "/healthz", timeout=self.timeout)
+        try:
+            return self._fetch_bytes("GET", "/healthz", None, accept="text/plain") is not None
+        except PhoenixError:
+            return False
 
     def spans(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from claude_session.proxy import gateway_hints
+from claude_session.core import gateway_hints
 
 
 def _split(attribute: str) -> tuple[str, str]:

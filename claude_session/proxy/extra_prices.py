@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 import litellm
-from claude_session import errors
-from claude_session.phoenix import pricing
+from claude_session.core import errors
+from claude_session.core.prices import load_extra_prices
 from claude_session.proxy.settings import proxy_settings
 
 _log = logging.getLogger("LiteLLM")
@@ -22,7 +22,7 @@ def register_from_env() -> list[str]:
     if path is None:
         return []
     try:
-        prices = pricing.load_extra_prices(path)
+        prices = load_extra_prices(path)
     except errors.ClaudeSessionError as err:
         _log.warning("claude-session: extra model prices not loaded: %s", err)
         return []

@@ -27,8 +27,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
-from claude_session.proxy import gateway_hints, metadata, warmup
-from claude_session.session import fields
+from claude_session.core import fields, gateway_hints
+from claude_session.proxy import metadata, warmup
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

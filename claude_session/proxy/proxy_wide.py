@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from claude_session.session import fields
+from claude_session.core import fields
 
 PROXY_SESSION_ROUTE = "/claude-session/proxy-session"
 _MAX_BODY = 8192

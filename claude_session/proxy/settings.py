@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from claude_session.session import fields
+from claude_session.core import fields
 
 _log = logging.getLogger("LiteLLM")
 

@@ -12,9 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from claude_session.proxy import gateway_hints
+from claude_session.core import fields, gateway_hints
 from claude_session.proxy.metadata import proxy_defaults
-from claude_session.session import fields
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span

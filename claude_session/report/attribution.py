@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from claude_session.proxy import gateway_hints
+from claude_session.core import gateway_hints
 
 MAIN = "main"
 REST = "rest"

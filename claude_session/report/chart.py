@@ -17,7 +17,7 @@ from pathlib import Path
 from claude_session.report.errors import ReportError
 from claude_session.report.fetch import GROUP_BY
 from claude_session.report.model import GroupStats, Report
-from claude_session.report.render import count, millis, usd
+from claude_session.report.units import count, millis, usd
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D")
 PANELS: list[tuple[str, Callable[[GroupStats], float | None], Callable[[float | None], str]]] = [

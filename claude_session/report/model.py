@@ -38,7 +38,7 @@ def differs(phoenix: float | None, litellm: float) -> bool:
     return abs(phoenix - litellm) > max(0.005 * abs(litellm), 1e-6)
 
 
-@dataclass
+@dataclass(frozen=True)
 class GroupStats:
     """One group of LLM spans (a prompt version, a type, a name or one session)."""
 
@@ -165,7 +165,7 @@ class GroupStats:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
     """Relative change of a group against the baseline group: 0.25 is +25%."""
 
@@ -202,7 +202,7 @@ def compare(groups: list[GroupStats], baseline: str) -> list[Comparison]:
     return comparisons
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
     project: str
     phoenix_url: str
@@ -218,7 +218,7 @@ class Report:
     timing: dict[str, float] = field(default_factory=dict)
     cost_source: str = COST_SOURCE
     phoenix_cost_usd: float | None = None  # Phoenix's own total for the same spans, when checked
-    # Over every group, before --limit cut the list:
+    # Over every group, before --limit cut the list (`totals`):
     total_groups: int = 0
     requests: int = 0
     sessions: int = 0
@@ -227,15 +227,6 @@ class Report:
     end: str | None = None
     # Intervals and verdicts over sessions (report/stats.py), when computed:
     analysis: Analysis | None = None
-
-    def count_totals(self) -> None:
-        """Set the totals from the groups (call before --limit shortens them)."""
-        self.total_groups = len(self.groups)
-        self.requests = sum(g.requests for g in self.groups)
-        self.sessions = sum(g.sessions for g in self.groups)
-        self.cost_usd = sum(g.cost_usd for g in self.groups)
-        self.start = min((g.start for g in self.groups if g.start), default=None)
-        self.end = max((g.end for g in self.groups if g.end), default=None)
 
     def cost_differs(self) -> bool:
         return differs(self.phoenix_cost_usd, self.cost_usd)
@@ -254,3 +245,15 @@ class Report:
         if data.get("analysis"):
             values["analysis"] = Analysis.from_dict(data["analysis"])
         return cls(**values)
+
+
+def totals(groups: list[GroupStats]) -> dict[str, Any]:
+    """The report's totals over `groups` (all of them, before --limit shortens the list)."""
+    return {
+        "total_groups": len(groups),
+        "requests": sum(g.requests for g in groups),
+        "sessions": sum(g.sessions for g in groups),
+        "cost_usd": sum(g.cost_usd for g in groups),
+        "start": min((g.start for g in groups if g.start), default=None),
+        "end": max((g.end for g in groups if g.end), default=None),
+    }

@@ -9,74 +9,13 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from claude_session.report import verdict
 from claude_session.report.attribution import MAIN, REST, SUBAGENT_PREFIX
 from claude_session.report.fetch import GROUP_BY
 from claude_session.report.model import COMPARED, GroupStats, Report, percent
-from claude_session.report.timewindow import parse_iso
+from claude_session.report.units import WIDTH, clip, count, duration, millis, moment, usd
 
-WIDTH = 100
 LABEL = 22  # the metric-name column of the comparison table
-
-
-# --------------------------------------------------------------------------- numbers
-
-
-def count(value: float | None) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:,.0f}"
-    if len(text) <= 11:
-        return text
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6)):
-        if abs(value) >= size:
-            return f"{value / size:,.2f}{unit}"
-    return text
-
-
-def usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == 0:
-        return "$0"
-    if abs(value) < 0.01:
-        return f"${value:.6f}"
-    if abs(value) < 1:
-        return f"${value:.4f}"
-    if abs(value) < 1000:
-        return f"${value:,.2f}"
-    return f"${value:,.0f}"
-
-
-def millis(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1000:
-        return f"{value:.0f} ms"
-    return f"{value / 1000:.2f} s"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def moment(text: str | None) -> str:
-    return "-" if text is None else parse_iso(text).strftime("%Y-%m-%d %H:%M")
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 # --------------------------------------------------------------------------- comparison table
@@ -233,7 +172,6 @@ def table(report: Report, width: int = WIDTH) -> str:
             lines += [summary] if len(summary) <= width else [f"{head}:", f"  {rest}"]
     lines += _warnings(report, width)
     lines += ["", *_filters_section(report)]
-    from claude_session.report import verdict  # imports this module
 
     verdicts = verdict.lines(report, width)  # last: the intervals and verdict lines
     lines += ["", *verdicts] if verdicts else []
@@ -385,7 +323,6 @@ CSV_FIELDS = [
 
 def to_csv(report: Report, limit: int | None = None) -> str:
     changes = {c.group: c.changes for c in report.comparisons}
-    from claude_session.report import verdict  # imports this module
 
     change_fields = [f"change_{metric}" for metric in COMPARED] if report.baseline else []
     change_fields += verdict.csv_fields(report)

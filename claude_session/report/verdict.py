@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from claude_session.report import render
+from claude_session.report import units
 from claude_session.report.model import Report
 from claude_session.report.stats import METRICS, Analysis, Difference, Interval
 
@@ -38,10 +38,10 @@ def _rate(value: float | None) -> str:
 
 
 FORMATS: dict[str, Callable[[float | None], str]] = {
-    "cost": render.usd,
-    "tokens": render.count,
+    "cost": units.usd,
+    "tokens": units.count,
     "requests": _per_session,
-    "latency_p50": render.millis,
+    "latency_p50": units.millis,
     "success": _rate,
 }
 
@@ -91,7 +91,7 @@ def _joined(head: str, parts: list[str], width: int) -> list[str]:
     return [*result, line]
 
 
-def lines(report: Report, width: int = render.WIDTH) -> list[str]:
+def lines(report: Report, width: int = units.WIDTH) -> list[str]:
     """The intervals of the groups shown, then the verdicts of each group against the baseline."""
     analysis: Analysis | None = report.analysis
     if analysis is None or not analysis.groups:

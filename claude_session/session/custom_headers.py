@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from claude_session.session import fields
+from claude_session.core import fields
 
 OURS = frozenset({*fields.FIELD_BY_HEADER, fields.PROXY_KEY_HEADER})
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from claude_session import CHECKOUT
+from claude_session.core import fields, gateway_hints
 from claude_session.phoenix.client import PhoenixClient
-from claude_session.proxy import gateway_hints
 from claude_session.session import custom_headers as headers
-from claude_session.session import fields
 from claude_session.session.errors import SessionError
 from claude_session.stack import procs
 from claude_session.stack.proxy_env import OFFLINE_UPSTREAM_KEY

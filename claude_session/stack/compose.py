@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from claude_session import CHECKOUT
+from claude_session.core import fields
 from claude_session.phoenix import keys
 from claude_session.phoenix.errors import PhoenixError
-from claude_session.session import fields
 from claude_session.stack import procs
 from claude_session.stack.errors import StackError
 from claude_session.stack.local import PHOENIX_START_TIMEOUT, PROXY_START_TIMEOUT, register_prices

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from claude_session.session import fields
+from claude_session.core import fields
 from claude_session.stack.settings import DEFAULT_WORKERS, StackSettings
 
 OFFLINE_UPSTREAM_KEY = "sk-offline-fake-upstream"  # the fake upstream accepts any key

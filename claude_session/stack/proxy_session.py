@@ -14,8 +14,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from claude_session.core import fields
 from claude_session.proxy.proxy_wide import PROXY_SESSION_ROUTE
-from claude_session.session import fields
 from claude_session.stack import Stack
 from claude_session.stack.errors import StackError
 from claude_session.stack.state import master_key

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_session.core.prices import ModelPrice, load_extra_prices
 from claude_session.phoenix.keys import resolve_api_key
-from claude_session.phoenix.pricing import ModelPrice, load_extra_prices
 from claude_session.proxy.config import ANTHROPIC_API
 from claude_session.stack import procs
 from claude_session.stack.errors import StackError

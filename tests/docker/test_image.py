@@ -24,8 +24,9 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 
+from claude_session.core import fields
 from claude_session.phoenix.client import PhoenixClient
-from claude_session.session import fields, launcher
+from claude_session.session import launcher
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
 from tests.support import REPO, Stack, session_of, wait_for_spans

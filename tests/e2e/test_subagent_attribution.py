@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from claude_session.proxy import gateway_hints
+from claude_session.core import gateway_hints
 from tests.e2e.conftest import announced_session
 from tests.support import Stack, session_of, wait_for_spans
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from claude_session.session import fields
+from claude_session.core import fields
 from claude_session.stack import procs
 from tests.support import MODEL, Stack
 

@@ -8,7 +8,8 @@ import uuid
 import httpx
 import pytest
 
-from claude_session.session import fields, launcher
+from claude_session.core import fields
+from claude_session.session import launcher
 from tests.faults.helpers import is_loopback, listening_addresses, pid_of
 from tests.support import MODEL, Stack, assert_no_secret, wait_for_spans
 

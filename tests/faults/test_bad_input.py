@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claude_session.session import fields
+from claude_session.core import fields
 from tests.faults.helpers import header_line, key_header, raw_request, status_of
 from tests.support import Stack
 

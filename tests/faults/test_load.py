@@ -18,7 +18,7 @@ from collections import Counter
 
 import httpx
 
-from claude_session.session import fields
+from claude_session.core import fields
 from tests.faults.helpers import now_iso, pid_of, session_rows, tree_rss_mb, wait_span_count
 from tests.support import LLM_SPAN, MODEL, Stack
 

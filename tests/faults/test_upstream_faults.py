@@ -13,7 +13,8 @@ import uuid
 import httpx
 import pytest
 
-from claude_session.session import fields, launcher
+from claude_session.core import fields
+from claude_session.session import launcher
 from tests.support import Stack, session_of, wait_for_spans
 
 NO_RETRY = {"x-litellm-num-retries": "0"}

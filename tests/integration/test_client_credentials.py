@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from claude_session.session import fields
+from claude_session.core import fields
 from claude_session.stack import procs
 from claude_session.stack.local import LocalStack
 from claude_session.stack.settings import StackSettings

@@ -20,9 +20,9 @@ import psutil
 import pytest
 
 from claude_session.cli import main as cli
+from claude_session.core import fields
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
-from claude_session.session import fields
 from claude_session.stack.local import LocalStack
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key
@@ -185,7 +185,7 @@ def test_no_secret_in_spans_logs_or_argv(stacks: AuthStacks) -> None:
 
 def test_doctor_sends_the_key_and_names_a_refused_export(stacks: AuthStacks) -> None:
     from claude_session.cli import doctor
-    from claude_session.errors import ClaudeSessionError
+    from claude_session.core.errors import ClaudeSessionError
 
     settings = stacks.keyed.settings
     assert "HTTP 200" in doctor._otlp(settings, stacks.api_key)

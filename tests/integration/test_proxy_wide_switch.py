@@ -8,8 +8,9 @@ import uuid
 
 import httpx
 
+from claude_session.core import fields
 from claude_session.proxy.proxy_wide import PROXY_SESSION_ROUTE
-from claude_session.session import fields, launcher
+from claude_session.session import launcher
 from claude_session.stack import procs
 from claude_session.stack.local import LocalStack
 from tests.support import LLM_SPAN, Stack, wait_for_spans

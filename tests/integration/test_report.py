@@ -25,8 +25,8 @@ import pytest
 
 from bench import report_data, span_loader
 from claude_session.cli import main as cli
-from claude_session.errors import ClaudeSessionError
-from claude_session.phoenix.pricing import litellm_anthropic_prices
+from claude_session.core.errors import ClaudeSessionError
+from claude_session.core.prices import litellm_anthropic_prices
 from claude_session.report.model import Report
 from claude_session.session import launcher
 from claude_session.stack import procs

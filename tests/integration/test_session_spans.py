@@ -9,7 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from claude_session.session import fields, launcher
+from claude_session.core import fields
+from claude_session.session import launcher
 from tests.support import UNLISTED_MODEL, Stack, assert_no_secret, session_of, wait_for_spans
 
 

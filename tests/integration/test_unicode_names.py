@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from claude_session.cli import main as cli
+from claude_session.core import fields
 from claude_session.phoenix.filters import span_condition
-from claude_session.session import fields, launcher
+from claude_session.session import launcher
 from tests.support import Stack, session_of, wait_for_spans
 
 UMLAUT = "auth module ü"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from claude_session.cli import main as cli
-from claude_session.errors import ClaudeSessionError
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.stack import compose as compose_stack
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, read_json, write_json

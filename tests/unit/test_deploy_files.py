@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from claude_session.session import fields
+from claude_session.core import fields
 from tests.support import REPO
 
 DOCKERFILE = REPO / "Dockerfile"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from claude_session.errors import ClaudeSessionError
+from claude_session.core import fields
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.session import custom_headers as headers
-from claude_session.session import fields
 from claude_session.session.launcher import Session
 
 ID_FORMAT = re.compile(r"^code-review-\d{8}-\d{6}-[0-9a-f]{6}$")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_session.session import fields
+from claude_session.core import fields
 from claude_session.stack import local as stack
 from claude_session.stack.proxy_env import proxy_env
 from claude_session.stack.settings import StackSettings

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from claude_session.proxy import gateway_hints
+from claude_session.core import gateway_hints
 from claude_session.proxy.middleware import SessionMetadataMiddleware, current_session, tag_request
 from claude_session.proxy.span_attributes import set_session_attributes
 from claude_session.session import launcher

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from claude_session.core import fields
 from claude_session.proxy import metadata
 from claude_session.proxy.middleware import (
     Message,
@@ -30,7 +31,6 @@ from claude_session.proxy.middleware import (
     tag_request,
 )
 from claude_session.proxy.proxy_wide import ProxyWideStore
-from claude_session.session import fields
 
 pytestmark = pytest.mark.anyio
 

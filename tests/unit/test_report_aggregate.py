@@ -5,6 +5,7 @@ Pure and in-process: synthetic rows from tests/unit/report_rows.py, figures work
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from claude_session.report.errors import ReportError
 from claude_session.report.fetch import Selection, aggregate, fetch_pages, phoenix_costs, quantile
-from claude_session.report.model import Report, compare, differs, percent
+from claude_session.report.model import Report, compare, differs, percent, totals
 from tests.unit.report_rows import EXPECTED, dataset, error_row, group, row, ts
 
 NUMBERS = (
@@ -269,13 +270,13 @@ def test_report_totals_over_every_group() -> None:
     report = Report(
         "p", "http://phoenix", "prompt_version", {}, None, None, "name == 'litellm_request'", groups
     )
-    report.count_totals()
+    report = replace(report, **totals(report.groups))
     assert (report.total_groups, report.requests, report.sessions) == (3, 12, 6)
     assert report.cost_usd == pytest.approx(0.034)
     assert (report.start, report.end) == ("2026-11-24T13:00:00.105114Z", "2026-11-24T13:51:02.000000Z")
-    report.phoenix_cost_usd = 0.034
+    report = replace(report, phoenix_cost_usd=0.034)
     assert not report.cost_differs()
-    report.phoenix_cost_usd = 0.030
+    report = replace(report, phoenix_cost_usd=0.030)
     assert report.cost_differs()
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from claude_session.cli.report import _group_key
 from claude_session.phoenix.filters import root_condition, span_condition
 from claude_session.report import attribution
 from claude_session.report.fetch import Selection, aggregate
-from claude_session.report.model import Report
+from claude_session.report.model import Report, totals
 from claude_session.report.render import comparison_table, session_list, to_csv, to_json
 from tests.unit.report_rows import row, ts
 
@@ -202,7 +203,7 @@ def test_a_breakdown_that_does_not_add_up_and_unknown_turns_are_warned_about() -
 def report(group_by: str) -> Report:
     result = aggregate([rows()], Selection(), group_by)
     built = Report("p", "http://x", group_by, {}, None, None, "", result.groups)
-    built.count_totals()
+    built = replace(built, **totals(built.groups))
     return built
 
 

@@ -7,26 +7,15 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
 from claude_session.report import render
 from claude_session.report.fetch import Selection, aggregate
-from claude_session.report.model import COMPARED, Report, compare
-from claude_session.report.render import (
-    CSV_FIELDS,
-    clip,
-    comparison_table,
-    count,
-    duration,
-    millis,
-    moment,
-    session_list,
-    table,
-    to_csv,
-    to_json,
-    usd,
-)
+from claude_session.report.model import COMPARED, Report, compare, totals
+from claude_session.report.render import CSV_FIELDS, comparison_table, session_list, table, to_csv, to_json
+from claude_session.report.units import clip, count, duration, millis, moment, usd
 from tests.unit.report_rows import dataset, group
 
 FILTERS_SECTION = "Phoenix filters for these spans (Spans tab; then Traces or Sessions tab):"
@@ -46,9 +35,9 @@ def make_report(group_by: str = "prompt_version", baseline: str | None = None, *
         groups=groups,
     )
     if baseline:
-        report.baseline = baseline
-        report.comparisons = compare(groups, baseline)
-    report.count_totals()
+        report = replace(report, baseline=baseline)
+        report = replace(report, comparisons=compare(groups, baseline))
+    report = replace(report, **totals(report.groups))
     return report
 
 
@@ -131,7 +120,7 @@ def test_many_groups_are_split_into_blocks_each_led_by_the_baseline() -> None:
     groups = [group("base", sessions=1, requests=2, cost_usd=0.5)]
     groups += [group(f"g{i:02d}", sessions=1, requests=2, cost_usd=0.25) for i in range(10)]
     report = Report("p", "http://x", "prompt_version", {}, None, None, "", groups, baseline="base")
-    report.comparisons = compare(groups, "base")
+    report = replace(report, comparisons=compare(groups, "base"))
     lines = comparison_table(report)
     assert all(len(line) <= 100 for line in lines), max(lines, key=len)
     # Every cell fits 9 characters: (100 - 22) // (9 + 2) = 7 groups a block, the baseline and 6 others.
@@ -168,8 +157,10 @@ def test_long_labels_are_clipped_to_16_characters() -> None:
 
 def test_table_fits_100_columns_above_the_filters() -> None:
     report = make_report(baseline="v1", type="code-review")
-    report.warnings = ["v2 has 2 sessions (fewer than 5): too few to tell a real change from noise " * 2]
-    report.phoenix_cost_usd = 0.034
+    report = replace(
+        report, warnings=["v2 has 2 sessions (fewer than 5): too few to tell a real change from noise " * 2]
+    )
+    report = replace(report, phoenix_cost_usd=0.034)
     text = table(report)
     lines = text.splitlines()
     head = lines[: lines.index(FILTERS_SECTION)]
@@ -190,7 +181,7 @@ def test_table_fits_100_columns_above_the_filters() -> None:
 
 def test_table_says_when_phoenix_cost_differs() -> None:
     report = make_report()
-    report.phoenix_cost_usd = 0.0
+    report = replace(report, phoenix_cost_usd=0.0)
     assert "      Phoenix's own figure for these sessions: $0 (DIFFERS, see the warnings)" in table(report)
 
 
@@ -203,7 +194,7 @@ def test_summary_of_long_group_labels_fits_100_columns() -> None:
     long_a, long_b = "a" * 50, "b" * 50  # session names may be this long
     groups = [group(long_a, sessions=1, requests=1), group(long_b, sessions=1, requests=2)]
     report = Report("p", "http://x", "name", {}, None, None, "", groups, baseline=long_a)
-    report.comparisons = compare(groups, long_a)
+    report = replace(report, comparisons=compare(groups, long_a))
     lines = table(report).splitlines()
     head = lines[: lines.index(FILTERS_SECTION)]
     assert all(len(line) <= 100 for line in head), max(head, key=len)
@@ -243,7 +234,7 @@ def test_session_list_without_limit() -> None:
 
 def test_session_list_of_a_cut_report_counts_every_session() -> None:
     report = make_report("session")
-    report.groups = report.groups[:2]  # what --limit does after count_totals
+    report = replace(report, groups=report.groups[:2])  # what --limit does after count_totals
     assert "the 2 most recent of 6 sessions" in session_list(report)
 
 

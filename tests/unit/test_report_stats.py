@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import pytest
 
 from claude_session.report import chart, intervals, plot, stats
 from claude_session.report.fetch import Selection, aggregate
-from claude_session.report.model import Report, compare
-from claude_session.report.render import WIDTH, table, to_csv, to_json
+from claude_session.report.model import Report, compare, totals
+from claude_session.report.render import table, to_csv, to_json
 from claude_session.report.samples import SessionCollector
+from claude_session.report.units import WIDTH
 from claude_session.report.verdict import TOO_FEW, verdict_line
 from tests.unit.report_rows import row, ts
 
@@ -61,11 +63,11 @@ def report(data: list[dict[str, Any]], baseline: str | None = "v1", **kwargs: An
         groups,
     )
     if baseline:
-        result.baseline = baseline
-        result.comparisons = compare(groups, baseline)
-    result.count_totals()
-    intervals.attach(result, collector.samples(), **kwargs)
-    return result
+        result = replace(result, baseline=baseline)
+        result = replace(result, comparisons=compare(groups, baseline))
+    result = replace(result, **totals(result.groups))
+    analysis, warnings = intervals.analysis(collector.samples(), baseline, **kwargs)
+    return replace(result, analysis=analysis, warnings=result.warnings + warnings)
 
 
 def difference(result: Report, metric: str, group: str = "v2") -> stats.Difference:

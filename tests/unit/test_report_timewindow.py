@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from claude_session.errors import ClaudeSessionError
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.report.errors import ReportError
 from claude_session.report.timewindow import iso, parse_iso, since, when, window
 

@@ -21,13 +21,13 @@ from starlette.routing import Route
 
 from claude_session.cli import identity
 from claude_session.cli import main as cli
-from claude_session.errors import UsageError
+from claude_session.core import fields
+from claude_session.core.errors import UsageError
 from claude_session.phoenix.filters import root_condition, span_condition
 from claude_session.proxy.middleware import SessionMetadataMiddleware, current_session, tag_request
 from claude_session.proxy.span_attributes import set_session_attributes
 from claude_session.report.fetch import GROUP_BY, Selection
 from claude_session.session import custom_headers as headers
-from claude_session.session import fields
 from claude_session.session.errors import SessionError
 from claude_session.session.launcher import Session, session_env
 from claude_session.stack.settings import StackSettings

@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from claude_session.errors import ClaudeSessionError
+from claude_session.core import fields
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.phoenix.filters import quote, root_condition, span_condition
 from claude_session.proxy.middleware import SessionMetadataMiddleware, current_session
 from claude_session.proxy.settings import ProxySettings
 from claude_session.proxy.span_attributes import set_session_attributes
 from claude_session.session import custom_headers as headers
-from claude_session.session import fields
 from claude_session.session.launcher import Session
 
 NAME = fields.SESSION_NAME
