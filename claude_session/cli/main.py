@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from claude_session.cli.context import Context
+from claude_session.cli.identity import resolve_user
 from claude_session.cli.parser import Parser
 from claude_session.core.errors import ClaudeSessionError, UsageError
 from claude_session.proxy import spool_files
-from claude_session.session import launcher
+from claude_session.session import launcher, run
+from claude_session.session.run import SessionRequest
 from claude_session.stack import (
     Stack,
     StackError,
@@ -170,34 +172,17 @@ def run_session(argv: list[str], ctx: Context) -> int:
         if args.user is not None:
             raise UsageError("--user goes with each request's headers, not with --proxy-wide")
         return set_proxy_wide(ctx, launcher.Session.new(args.type, args.version, args.name, args.session_id))
-    from claude_session.cli.identity import resolve_user
-
     user = resolve_user(args.user, args.no_user, ctx.environ)
     session = launcher.Session.new(args.type, args.version, args.name, args.session_id, user)
     if args.shell and command:
         raise UsageError("--shell takes no command; run it inside the shell")
     if args.check is not None and not args.check.strip():
         raise UsageError("--check: give a command, e.g. --check 'pytest -q'")
-    claude = launcher.find_claude(ctx.environ) if command else None
-    settings = launcher.require_running_stack(ctx.state)
-    env = launcher.session_env(session, settings, ctx.state, ctx.environ)
-    try:
-        launcher.record_last_session(ctx.state, session)
-    except OSError as err:  # only `rate` without an id reads it: never worth stopping the session
-        print(
-            f"claude-session: warning: cannot record this session in {ctx.state.last_session} "
-            f"({err.strerror or err}); `claude-session rate` will need its id",
-            file=sys.stderr,
-        )
-    if claude is not None:
-        print(f"claude-session: {session.id} ({session.label()})", file=sys.stderr)
-        code = launcher.run_one_off(env, launcher.claude_argv(claude, command, passthrough))
-    else:
-        code = launcher.run_shell(env, session)
-    from claude_session.cli import rate  # the check and the rating question, after the session
-
-    rate.after_session(session.id, settings, ctx.environ, args.check, ask_rating=claude is None)
-    return code
+    claude_argv = (
+        launcher.claude_argv(launcher.find_claude(ctx.environ), command, passthrough) if command else None
+    )
+    request = SessionRequest(session, claude_argv, check=args.check, ask_rating=claude_argv is None)
+    return run.run_session(request, ctx.state, ctx.environ).exit_code
 
 
 def set_proxy_wide(ctx: Context, session: launcher.Session) -> int:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from claude_session import CHECKOUT
 from claude_session.core import fields, gateway_hints
@@ -24,6 +26,8 @@ from claude_session.stack.state import StatePaths, master_key, read_json, write_
 REPO = CHECKOUT
 # The Claude Code CLI the project installs (scripts/install), used when none is on PATH.
 BUNDLED_CLAUDE = REPO / ".tools" / "claude-code" / "node_modules" / ".bin" / "claude"
+
+TIMED_OUT = 124  # a one-off killed at its timeout exits with this (as timeout(1) does)
 
 # Markers in a session's environment, for `current` and for nested launches.
 ENV_MARKERS = {
@@ -181,12 +185,46 @@ def claude_argv(claude: str, command: Sequence[str], passthrough: bool) -> list[
     return [claude, "-p", " ".join(command)]
 
 
-def run_one_off(env: Mapping[str, str], argv: Sequence[str]) -> int:
-    """Run claude once with the session; its exit code is ours. Nothing stays active afterwards."""
+def run_one_off(
+    env: Mapping[str, str],
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    stdout: IO[bytes] | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Run claude once with the session; its exit code is ours. Nothing stays active afterwards.
+
+    With a timeout, claude runs in its own process group, killed whole when time is up (exit
+    124, as timeout(1)); without one it stays in the terminal's, so Ctrl-C reaches it."""
     try:
-        return subprocess.call(list(argv), env=dict(env))
+        if timeout is None:
+            return subprocess.call(list(argv), env=dict(env), cwd=cwd, stdout=stdout)
+        with subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=stdout,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        ) as proc:
+            try:
+                return proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return _kill_group(proc)
+            except KeyboardInterrupt:
+                _kill_group(proc)
+                raise
     except KeyboardInterrupt:
         return 130
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> int:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    return TIMED_OUT
 
 
 def run_shell(env: Mapping[str, str], session: Session) -> int:

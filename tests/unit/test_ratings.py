@@ -16,7 +16,7 @@ from claude_session.phoenix import annotations as anno
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 from claude_session.report.outcomes import summarize
-from claude_session.session import launcher
+from claude_session.session import launcher, outcomes
 from claude_session.session.check import run_check
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
@@ -159,20 +159,20 @@ def test_check_runner_true_false_missing(tmp_path: Path) -> None:
 def test_record_check_pass_fail_missing_and_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakePhoenix({"s-1"})
     env = {"PATH": "/usr/bin:/bin"}
-    assert rate.record_check(run_check("true", env), "s-1", fake, "tests", wait=0)
+    assert outcomes.record_check(run_check("true", env), "s-1", fake, "tests", wait=0)
     assert "check passed (exit 0," in capsys.readouterr().err
-    assert rate.record_check(run_check("false", env), "s-1", fake, "tests", wait=0)
+    assert outcomes.record_check(run_check("false", env), "s-1", fake, "tests", wait=0)
     (stored,) = fake.stored.values()  # the second check replaced the first
     assert stored["annotator_kind"] == "CODE" and stored["name"] == "check"
     assert stored["result"]["label"] == "fail" and stored["result"]["score"] == 0.0
     assert stored["metadata"]["exit_code"] == 1 and stored["metadata"]["command"] == "false"
     capsys.readouterr()
     fake.stored.clear()
-    assert not rate.record_check(run_check("no-such-command-xyz", env), "s-1", fake, "tests", wait=0)
+    assert not outcomes.record_check(run_check("no-such-command-xyz", env), "s-1", fake, "tests", wait=0)
     assert "check command not found" in capsys.readouterr().err.splitlines()[-1]
     assert not fake.stored
     down = FakePhoenix(set(), unreachable=True)
-    assert not rate.record_check(run_check("true", env), "s-1", down, "tests", wait=0)
+    assert not outcomes.record_check(run_check("true", env), "s-1", down, "tests", wait=0)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "check passed" in err and "not recorded: Phoenix is not reachable" in err
 
@@ -186,19 +186,20 @@ def test_empty_check_is_refused_before_anything_runs(
 
 def test_rating_prompt(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakePhoenix({"s-1"})
-    assert rate.prompt_rating("s-1", fake, "tests", ask=lambda q: "", wait=0) is None
-    assert rate.prompt_rating("s-1", fake, "tests", ask=lambda q: "twelve", wait=0) is None
+    assert outcomes.prompt_rating("s-1", fake, "tests", ask=lambda q: "", wait=0) is None
+    assert outcomes.prompt_rating("s-1", fake, "tests", ask=lambda q: "twelve", wait=0) is None
     assert "not rated" in capsys.readouterr().err
     assert not fake.stored
 
     def interrupted(question: str) -> str:
         raise EOFError
 
-    assert rate.prompt_rating("s-1", fake, "tests", ask=interrupted, wait=0) is None
-    assert rate.prompt_rating("s-1", fake, "tests", ask=lambda q: " 8 ", wait=0) == 8.0
+    assert outcomes.prompt_rating("s-1", fake, "tests", ask=interrupted, wait=0) is None
+    assert outcomes.prompt_rating("s-1", fake, "tests", ask=lambda q: " 8 ", wait=0) == 8.0
     assert [v["result"]["score"] for v in fake.stored.values()] == [8.0]
-    assert rate.rate_prompt_enabled({}) and rate.rate_prompt_enabled({"CLAUDE_SESSION_RATE_PROMPT": "1"})
-    assert not rate.rate_prompt_enabled({"CLAUDE_SESSION_RATE_PROMPT": "0"})
+    assert outcomes.rate_prompt_enabled({})
+    assert outcomes.rate_prompt_enabled({"CLAUDE_SESSION_RATE_PROMPT": "1"})
+    assert not outcomes.rate_prompt_enabled({"CLAUDE_SESSION_RATE_PROMPT": "0"})
 
 
 def test_wait_for_session_polls_until_the_spans_arrive() -> None:
@@ -220,8 +221,8 @@ def test_wait_for_session_polls_until_the_spans_arrive() -> None:
 
 def test_fetch_outcomes_pages_and_keeps_the_latest() -> None:
     fake = FakePhoenix({"a", "b", "c"}, page_limit=1)
-    anno.annotate_session(fake, rate.rating("a", 6, "ok", None))
-    anno.annotate_session(fake, rate.rating("a", 9, None, None))
+    anno.annotate_session(fake, outcomes.rating("a", 6, "ok", None))
+    anno.annotate_session(fake, outcomes.rating("a", 9, None, None))
     anno.annotate_session(fake, anno.SessionAnnotation("b", "check", "CODE", 1.0, "pass"))
     anno.annotate_session(fake, anno.SessionAnnotation("c", "check", "CODE", 0.0, "fail"))
     anno.annotate_session(fake, anno.SessionAnnotation("c", "other", "LLM", 3.0))
@@ -267,16 +268,17 @@ def test_after_session_never_asks_without_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     asked: list[str] = []
-    monkeypatch.setattr(rate, "prompt_rating", lambda *a, **k: asked.append("asked"))
+    monkeypatch.setattr(outcomes, "prompt_rating", lambda *a, **k: asked.append("asked"))
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    rate.after_session("s-1", StackSettings(project="tests"), {}, None, ask_rating=True)
+    outcomes.after_session("s-1", StackSettings(project="tests"), {}, None, ask_rating=True)
     assert not asked
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    rate.after_session("s-1", StackSettings(project="tests"), {"CLAUDE_SESSION_RATE_PROMPT": "0"}, None, True)
+    off = {"CLAUDE_SESSION_RATE_PROMPT": "0"}
+    outcomes.after_session("s-1", StackSettings(project="tests"), off, None, ask_rating=True)
     assert not asked
-    rate.after_session("s-1", StackSettings(project="tests"), {}, None, ask_rating=False)
+    outcomes.after_session("s-1", StackSettings(project="tests"), {}, None, ask_rating=False)
     assert not asked
-    rate.after_session("s-1", StackSettings(project="tests"), {}, None, ask_rating=True)
+    outcomes.after_session("s-1", StackSettings(project="tests"), {}, None, ask_rating=True)
     assert asked == ["asked"]
 
 
