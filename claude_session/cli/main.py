@@ -359,7 +359,13 @@ def _with_database(
 def cmd_down(argv: list[str], ctx: Context) -> int:
     Parser(prog="claude-session down", description="Stop what `up` started.").parse_args(argv)
     stack = open_stack(ctx.state, ctx.environ)
+    stale = stack.stale() if stack else {}
     stopped = stack.down() if stack else []
+    for name, pid in stale.items():
+        print(
+            f"{name}: its pid file names pid {pid}, which is not the process `up` started "
+            "(the machine restarted?); left alone, pid file removed"
+        )
     print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
     return 0
 

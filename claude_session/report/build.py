@@ -81,9 +81,10 @@ def build_report(query: ReportQuery, client: PhoenixClient, project: str) -> Rep
         return report
     groups = result.groups
     warnings = attribution.warnings(groups)
-    comparisons = compare(groups, query.baseline) if query.baseline else []
+    comparisons = []
     if query.baseline:
-        warnings += baseline_warnings(groups, query)
+        warnings += baseline_warnings(groups, query)  # refuses a baseline that names no group
+        comparisons = compare(groups, query.baseline)
     samples = collector.samples() if collector is not None else {}
     found, outcome_warnings = _read_outcomes(client, project, samples)
     groups = with_outcomes(groups, samples, found)

@@ -30,6 +30,11 @@ class Stack(Protocol):
 
     def status(self) -> StackStatus: ...
 
+    def stale(self) -> dict[str, int]:
+        """Components whose pid file names a running process that is not the one started
+        (after a reboot or a crash); `down` leaves those processes alone."""
+        ...
+
     def restart_proxy(self) -> None:
         """Restart (or recreate) the proxy; its proxy-wide session carries over."""
         ...

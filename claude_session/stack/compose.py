@@ -427,6 +427,9 @@ class ComposeStack:
         compose(cli, ["down"], self._down_env(), self.project_dir)
         return running
 
+    def stale(self) -> dict[str, int]:
+        return {}  # compose tracks its containers itself
+
     def status(self) -> StackStatus:
         """The same report as the local stack's, with the container of each component."""
         settings = self.settings

@@ -143,6 +143,11 @@ class LocalStack:
             stopped.append("postgres")
         return stopped
 
+    def stale(self) -> dict[str, int]:
+        names = ("proxy", "phoenix", "upstream", "postgres")
+        found = {name: procs.stale_pid(self.state.pid_file(name)) for name in names}
+        return {name: pid for name, pid in found.items() if pid is not None}
+
     def status(self) -> StackStatus:
         settings = self.settings
         checks = {

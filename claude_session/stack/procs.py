@@ -16,6 +16,8 @@ from pathlib import Path
 from claude_session.stack.errors import StackError
 from claude_session.stack.ports import free_port as free_port  # one chooser for every caller
 
+NO_IDENTITY = "-"  # in a pid file written where /proc gives no start time
+
 
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -24,11 +26,54 @@ def port_in_use(port: int) -> bool:
 
 
 def read_pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
+    """The pid recorded in `pid_file` if that very process still runs, else None.
+
+    A pid file holds the pid and the process's identity (see `identity`): after a reboot or a
+    crash the pid may belong to an unrelated process, which must never be signalled."""
+    recorded = _read_record(pid_file)
+    if recorded is None:
         return None
-    return pid if is_running(pid) else None
+    pid, started = recorded
+    if not is_running(pid):
+        return None
+    now = identity(pid)
+    if now is None and started == NO_IDENTITY:  # no /proc here: the pid is all there is
+        return pid
+    return pid if started is not None and now == started else None
+
+
+def stale_pid(pid_file: Path) -> int | None:
+    """The pid a pid file names when a process runs under it that is not the one started."""
+    recorded = _read_record(pid_file)
+    if recorded is None or not is_running(recorded[0]) or read_pid(pid_file) is not None:
+        return None
+    return recorded[0]
+
+
+def identity(pid: int) -> str | None:
+    """What tells this process from a later one with the same pid: the boot and the process's
+    start time in clock ticks since boot (/proc/PID/stat, field 22). None where /proc has none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def _read_record(pid_file: Path) -> tuple[int, str | None] | None:
+    try:
+        words = pid_file.read_text().split()
+        return int(words[0]), (words[1] if len(words) > 1 else None)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def write_pid(pid_file: Path, pid: int) -> None:
+    """Record `pid` with its identity (read back by `read_pid`)."""
+    pid_file.write_text(f"{pid} {identity(pid) or NO_IDENTITY}\n")
 
 
 def is_running(pid: int) -> bool:
@@ -67,12 +112,15 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stopped as a whole, deaf to the terminal's ^C
         )
-    pid_file.write_text(f"{proc.pid}\n")
+    write_pid(pid_file, proc.pid)
     return proc.pid
 
 
 def stop(pid_file: Path, timeout: float = 15.0) -> bool:
-    """Stop the process group recorded in `pid_file` (TERM, then KILL); True if one was running."""
+    """Stop the process group recorded in `pid_file` (TERM, then KILL); True if one was running.
+
+    Only the process that was started: a pid file whose pid now names another process is
+    removed without signalling anything."""
     pid = read_pid(pid_file)
     pid_file.unlink(missing_ok=True)
     if pid is None:

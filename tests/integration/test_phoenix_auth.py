@@ -161,7 +161,7 @@ def _stack_processes(states: list[StatePaths]) -> list[psutil.Process]:
     for state in states:
         for pid_file in state.root.glob("run/*.pid"):
             with contextlib.suppress(ValueError, psutil.Error):
-                parent = psutil.Process(int(pid_file.read_text().strip()))
+                parent = psutil.Process(int(pid_file.read_text().split()[0]))
                 found += [parent, *parent.children(recursive=True)]
     return found
 

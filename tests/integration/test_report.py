@@ -9,6 +9,7 @@ latencies from the spans' own timestamps), never with the report's code.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -27,7 +28,11 @@ from bench import report_data, span_loader
 from claude_session.cli import main as cli
 from claude_session.core.errors import ClaudeSessionError
 from claude_session.core.prices import litellm_anthropic_prices
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.report.build import ReportQuery, build_report
+from claude_session.report.fetch import Selection
 from claude_session.report.model import Report
+from claude_session.report.render import to_json
 from claude_session.session import launcher
 from claude_session.stack import procs
 from tests.support import MODEL, REPO, Stack, wait_for_spans
@@ -221,6 +226,32 @@ def test_numbers_equal_sums_of_what_was_sent(traffic: Traffic, capsys: pytest.Ca
     assert data["phoenix_cost_usd"] == pytest.approx(total, rel=1e-6)
     assert "llm.cost.total" in data["cost_source"]
     assert data["requests"] == len(traffic.sent)
+
+
+def test_a_program_gets_the_same_report_from_build_report(
+    traffic: Traffic, live_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """build_report is the pipeline the command line prints: called directly, it returns the
+    same figures, and they are the sums of what was sent."""
+    client = PhoenixClient(live_stack.settings.phoenix_base, timeout=60)
+    query = ReportQuery(Selection({"type": traffic.kind}), baseline="v1")
+    built = build_report(query, client, live_stack.settings.project)
+    assert [g.label for g in built.groups] == ["v1", "v2"]
+    for group in built.groups:
+        expected = traffic.expected(group.label)
+        assert (group.sessions, group.requests, group.errors) == (
+            expected["sessions"],
+            expected["requests"],
+            expected["errors"],
+        )
+        assert group.cost_usd == pytest.approx(expected["cost_usd"], rel=1e-9)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.groups[0].cost_usd = 0.0  # type: ignore[misc]
+    printed = report_json(capsys, "--type", traffic.kind, "--baseline", "v1")
+    mine = json.loads(to_json(built))
+    for data in (printed, mine):
+        data.pop("timing")
+    assert mine == printed
 
 
 def test_baseline_deltas_and_too_few_sessions(traffic: Traffic, capsys: pytest.CaptureFixture[str]) -> None:
