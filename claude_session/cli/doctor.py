@@ -15,8 +15,8 @@ from itertools import islice
 from claude_session.cli.context import Context
 from claude_session.core import fields
 from claude_session.core.errors import ClaudeSessionError
-from claude_session.phoenix.client import PhoenixClient
-from claude_session.phoenix.keys import KEY_HINT
+from claude_session.phoenix.client import KEY_HINT, PhoenixClient
+from claude_session.phoenix.errors import PhoenixError
 from claude_session.proxy import spool_files
 from claude_session.session import launcher
 from claude_session.stack import procs
@@ -99,23 +99,16 @@ def _phoenix_alive(settings: StackSettings) -> str:
 
 
 def _otlp(settings: StackSettings, api_key: str | None) -> str:
-    # An empty OTLP/HTTP export request is valid protobuf: Phoenix answers 200 and stores nothing.
     url = settings.phoenix_base + "/v1/traces"
-    headers = {"content-type": "application/x-protobuf"}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            detail = f"{url} HTTP {resp.status}"
-    except urllib.error.HTTPError as err:
-        if err.code in (401, 403):
-            raise ClaudeSessionError(
-                f"Phoenix refused the export: missing or wrong API key ({KEY_HINT})"
-            ) from None
-        raise ClaudeSessionError(f"{url} answered {err.code}") from None
-    except OSError as err:
+        answer = PhoenixClient(settings.phoenix_base, timeout=10, api_key=api_key).export_nothing()
+    except PhoenixError as err:
         raise ClaudeSessionError(f"{url} unreachable: {err}") from None
+    if answer.status in (401, 403):
+        raise ClaudeSessionError(f"Phoenix refused the export: missing or wrong API key ({KEY_HINT})")
+    if not 200 <= answer.status < 300:
+        raise ClaudeSessionError(f"{url} answered {answer.status}")
+    detail = f"{url} HTTP {answer.status}"
     if settings.phoenix_url is None:
         with socket.socket() as sock:
             sock.settimeout(3)

@@ -7,17 +7,41 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
 from claude_session.phoenix.errors import PhoenixError
-from claude_session.phoenix.keys import KEY_HINT
+
+API_KEY_ENV = "PHOENIX_API_KEY"
+KEY_HINT = f"set {API_KEY_ENV} or `claude-session up --phoenix-api-key-file FILE`"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Phoenix's answer to one request, whatever its status."""
+
+    status: int
+    headers: Message
+    body: bytes
 
 
 class PhoenixClient:
-    def __init__(self, base_url: str, timeout: float = 30.0, api_key: str | None = None) -> None:
+    """Every call the project makes to Phoenix goes through here: REST, GraphQL, OTLP/HTTP
+    probes and the admin login, with the API key (or `headers`, e.g. a login cookie) on each
+    request and one-line PhoenixErrors for what fails."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.api_key = api_key
+        self.headers = dict(headers or {})
 
     def _request(self, method: str, path: str, body: object | None = None) -> Any:
         """A JSON request; None for 404, one-line PhoenixError for anything else that fails."""
@@ -119,6 +143,25 @@ class PhoenixClient:
             return []
         return _table_rows(payload)
 
+    def send(
+        self, method: str, path: str, data: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> Answer:
+        """One request; any HTTP status is an answer. PhoenixError when Phoenix cannot be reached."""
+        sent = {**self.headers, **(headers or {})}
+        if self.api_key:
+            sent["authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.base_url + path, data=data, headers=sent, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                return Answer(int(resp.status), resp.headers, bytes(resp.read()))
+        except urllib.error.HTTPError as err:
+            return Answer(err.code, err.headers, err.read())
+        except (urllib.error.URLError, OSError) as err:
+            raise PhoenixError(
+                f"Phoenix is not reachable at {self.base_url} ({getattr(err, 'reason', err)}); "
+                "start it with `claude-session up`"
+            ) from None
+
     def _fetch_bytes(self, method: str, path: str, body: object | None, accept: str) -> bytes | None:
         """The raw answer to one request: None for 404, a one-line PhoenixError for other failures."""
         headers = {"accept": accept}
@@ -126,32 +169,47 @@ class PhoenixClient:
         if body is not None:
             data = json.dumps(body).encode()
             headers["content-type"] = "application/json"
-        if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+        answer = self.send(method, path, data, headers)
+        if 200 <= answer.status < 300:
+            return answer.body
+        if answer.status == 404:
+            return None
+        if answer.status in (401, 403):
+            query = str(body.get("query", "")) if isinstance(body, dict) else ""
+            mutation = query.lstrip().startswith("mutation")
+            writes = method != "GET" and not path.startswith("/v1/spans")
+            what = "write" if writes and (path != "/graphql" or mutation) else "read"
+            raise PhoenixError(
+                f"Phoenix at {self.base_url} refused the {what}: missing or wrong API key ({KEY_HINT})"
+            )
+        detail = answer.body[:300].decode(errors="replace")
+        raise PhoenixError(f"Phoenix at {self.base_url} answered {answer.status} to {path}: {detail}")
+
+    def key_accepted(self) -> bool:
+        """False only when Phoenix answers 401 to a request with this client's key."""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                return bytes(resp.read())
-        except urllib.error.HTTPError as err:
-            if err.code == 404:
-                return None
-            if err.code in (401, 403):
-                query = str(body.get("query", "")) if isinstance(body, dict) else ""
-                mutation = query.lstrip().startswith("mutation")
-                writes = method != "GET" and not path.startswith("/v1/spans")
-                what = "write" if writes and (path != "/graphql" or mutation) else "read"
-                raise PhoenixError(
-                    f"Phoenix at {self.base_url} refused the {what}: missing or wrong API key ({KEY_HINT})"
-                ) from None
-            detail = err.read()[:300].decode(errors="replace")
+            return self.send("GET", "/v1/projects?limit=1").status != 401
+        except PhoenixError:
+            return True  # not reachable: nothing says the key is wrong
+
+    def export_nothing(self) -> Answer:
+        """An empty OTLP/HTTP export (valid protobuf): Phoenix answers 200 and stores nothing."""
+        return self.send("POST", "/v1/traces", b"", {"content-type": "application/x-protobuf"})
+
+    def login(self, email: str, password: str) -> str:
+        """Log in (REST /auth/login); the access-token cookie for later requests' `cookie` header."""
+        body = json.dumps({"email": email, "password": password}).encode()
+        answer = self.send("POST", "/auth/login", body, {"content-type": "application/json"})
+        if not 200 <= answer.status < 300:
             raise PhoenixError(
-                f"Phoenix at {self.base_url} answered {err.code} to {path}: {detail}"
-            ) from None
-        except (urllib.error.URLError, OSError) as err:
-            raise PhoenixError(
-                f"Phoenix is not reachable at {self.base_url} ({getattr(err, 'reason', err)}); "
-                "start it with `claude-session up`"
-            ) from None
+                f"Phoenix at {self.base_url} refused the admin login ({answer.status}); its database may "
+                "predate this state directory's admin password"
+            )
+        cookies = [value.split(";", 1)[0] for value in answer.headers.get_all("set-cookie") or []]
+        token = [c for c in cookies if c.startswith("phoenix-access-token=")]
+        if not token:
+            raise PhoenixError(f"Phoenix at {self.base_url} sent no access token on admin login")
+        return token[0]
 
 
 def _table_rows(payload: bytes) -> list[dict[str, Any]]:

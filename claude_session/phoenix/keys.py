@@ -8,20 +8,16 @@ file is, never the key; the key never goes on a command line, a span or a log li
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import stat
 import string
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from claude_session.phoenix.client import API_KEY_ENV, PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 
-API_KEY_ENV = "PHOENIX_API_KEY"
-KEY_HINT = f"set {API_KEY_ENV} or `claude-session up --phoenix-api-key-file FILE`"
 DEFAULT_ADMIN_EMAIL = "admin@localhost"  # Phoenix's default admin (phoenix.auth.DEFAULT_ADMIN_EMAIL)
 
 
@@ -81,38 +77,11 @@ def write_secret(path: Path, value: str) -> None:
 
 def create_system_api_key(base_url: str, admin_password: str, name: str, timeout: float = 30.0) -> str:
     """Log in as Phoenix's default admin (REST /auth/login) and create a system API key (GraphQL)."""
-    base = base_url.rstrip("/")
-    login = urllib.request.Request(
-        base + "/auth/login",
-        data=json.dumps({"email": DEFAULT_ADMIN_EMAIL, "password": admin_password}).encode(),
-        headers={"content-type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(login, timeout=timeout) as resp:
-            cookies = [value.split(";", 1)[0] for value in resp.headers.get_all("set-cookie") or []]
-    except urllib.error.HTTPError as err:
-        raise PhoenixError(
-            f"Phoenix at {base} refused the admin login ({err.code}); its database may predate this "
-            "state directory's admin password"
-        ) from None
-    except (urllib.error.URLError, OSError) as err:
-        raise PhoenixError(f"Phoenix is not reachable at {base} ({getattr(err, 'reason', err)})") from None
-    token = [c for c in cookies if c.startswith("phoenix-access-token=")]
-    if not token:
-        raise PhoenixError(f"Phoenix at {base} sent no access token on admin login")
+    cookie = PhoenixClient(base_url, timeout=timeout).login(DEFAULT_ADMIN_EMAIL, admin_password)
     mutation = "mutation($input: CreateApiKeyInput!) { createSystemApiKey(input: $input) { jwt } }"
-    request = urllib.request.Request(
-        base + "/graphql",
-        data=json.dumps({"query": mutation, "variables": {"input": {"name": name}}}).encode(),
-        headers={"content-type": "application/json", "cookie": token[0]},
-        method="POST",
-    )
+    admin = PhoenixClient(base_url, timeout=timeout, headers={"cookie": cookie})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            answer = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise PhoenixError(f"Phoenix at {base} did not create an API key ({err})") from None
-    if answer.get("errors"):
-        raise PhoenixError(f"Phoenix did not create an API key: {answer['errors'][0].get('message')}")
-    return str(answer["data"]["createSystemApiKey"]["jwt"])
+        data = admin.graphql(mutation, {"input": {"name": name}})
+    except PhoenixError as err:
+        raise PhoenixError(f"Phoenix did not create an API key: {err}") from None
+    return str(data["createSystemApiKey"]["jwt"])

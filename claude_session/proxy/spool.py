@@ -144,7 +144,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def http_sender(endpoint: str, headers: Mapping[str, str]) -> Callable[[bytes], Sent]:
-    """POST a serialized batch as the OTLP/HTTP exporter does (same endpoint, same headers)."""
+    """POST a serialized batch to `endpoint` with `headers` (for an exporter without its own client)."""
     sent_headers = {**headers, "Content-Type": "application/x-protobuf"}
 
     def send(payload: bytes) -> Sent:
@@ -152,11 +152,37 @@ def http_sender(endpoint: str, headers: Mapping[str, str]) -> Callable[[bytes], 
             response = httpx.post(endpoint, content=payload, headers=sent_headers, timeout=REPLAY_TIMEOUT_S)
         except httpx.HTTPError:
             return Sent.RETRY
-        if response.is_success:
-            return Sent.OK
-        return Sent.REFUSED if response.status_code in _REFUSED else Sent.RETRY
+        return _verdict(response.status_code)
 
     return send
+
+
+def exporter_sender(
+    exporter: SpanExporter, endpoint: str, headers: Mapping[str, str]
+) -> Callable[[bytes], Sent]:
+    """POST a serialized batch through the OTLP/HTTP exporter's own client: its endpoint,
+    headers, compression and TLS settings (a private CA in OTEL_EXPORTER_OTLP_CERTIFICATE,
+    a client certificate), so a replayed batch goes exactly where and how the live export went.
+    One attempt, no backoff (the replayer tries again later). Reaches into the pinned
+    OpenTelemetry exporter's client (`_client._submit`); without it, `http_sender`."""
+    client = getattr(exporter, "_client", None)
+    if client is None or not callable(getattr(client, "_submit", None)):
+        return http_sender(endpoint, headers)
+
+    def send(payload: bytes) -> Sent:
+        try:
+            result = client._submit(client._compress(payload), REPLAY_TIMEOUT_S)
+        except Exception:  # the transport's own errors vary by transport
+            return Sent.RETRY
+        return Sent.RETRY if result.status_code is None else _verdict(int(result.status_code))
+
+    return send
+
+
+def _verdict(status: int) -> Sent:
+    if 200 <= status < 300:
+        return Sent.OK
+    return Sent.REFUSED if status in _REFUSED else Sent.RETRY
 
 
 class SpoolingSpanExporter(SpanExporter):
@@ -268,7 +294,8 @@ def span_processor(
     failed batches spooled when the proxy has a spool directory."""
     if spool_dir is None:
         return CountingBatchSpanProcessor(exporter)
-    spooling = SpoolingSpanExporter(exporter, SpanSpool(spool_dir, max_bytes), http_sender(endpoint, headers))
+    send = exporter_sender(exporter, endpoint, headers)
+    spooling = SpoolingSpanExporter(exporter, SpanSpool(spool_dir, max_bytes), send)
     spooling.start_replayer()  # files left by a previous run are sent now, not at the first export
     return CountingBatchSpanProcessor(spooling)
 

@@ -29,8 +29,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import Any
 from claude_session import CHECKOUT
 from claude_session.core import fields
 from claude_session.phoenix import keys
+from claude_session.phoenix.client import API_KEY_ENV, PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 from claude_session.stack import procs
 from claude_session.stack.errors import StackError
@@ -180,19 +179,11 @@ def compose(
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a compose .env file (comments and blank lines skipped, quotes removed)."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
+    """The variables of a compose .env file, read by python-dotenv (comments, quotes, `export`
+    and escapes as Compose reads them; no interpolation from this process's environment)."""
+    from dotenv import dotenv_values  # LiteLLM's own dependency; imported only for --docker
+
+    return {key: value or "" for key, value in dotenv_values(path, interpolate=False).items()}
 
 
 def new_master_key() -> str:
@@ -312,22 +303,8 @@ def compose_env(
         }
     )
     if phoenix_api_key:
-        env[keys.API_KEY_ENV] = phoenix_api_key
+        env[API_KEY_ENV] = phoenix_api_key
     return env
-
-
-def _key_accepted(base_url: str, key: str) -> bool:
-    """False only when Phoenix answers 401 to a request carrying `key` (any other outcome: keep it)."""
-    request = urllib.request.Request(
-        base_url.rstrip("/") + "/v1/projects?limit=1", headers={"authorization": f"Bearer {key}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10):
-            return True
-    except urllib.error.HTTPError as err:
-        return err.code != 401
-    except (urllib.error.URLError, OSError):
-        return True
 
 
 def docker_settings(settings: StackSettings) -> StackSettings:
@@ -468,7 +445,7 @@ class ComposeStack:
         own = path == self.state.phoenix_api_key
         if path.exists() or not own:
             key = keys.read_key_file(path)
-            if not own or _key_accepted(self.settings.phoenix_base, key):
+            if not own or PhoenixClient(self.settings.phoenix_base, timeout=10, api_key=key).key_accepted():
                 return key
             path.unlink()
         env_file = self.project_dir / ENV_FILE
