@@ -16,21 +16,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from openinference.semconv.trace import (
+    OpenInferenceMimeTypeValues,
+    OpenInferenceSpanKindValues,
+    SpanAttributes,
+)
+
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 # Attributes copied from the child span as they are: the Traces/Sessions filters
 # (`attributes['session'][...]`) evaluate them on the root span.
 KEPT_PREFIXES: tuple[str, ...] = ("session.", "claude_code.")
-INPUT_VALUE = "input.value"
-OUTPUT_VALUE = "output.value"
-INPUT_MIME_TYPE = "input.mime_type"
-OUTPUT_MIME_TYPE = "output.mime_type"
-SPAN_KIND = "openinference.span.kind"
+INPUT_VALUE = SpanAttributes.INPUT_VALUE
+OUTPUT_VALUE = SpanAttributes.OUTPUT_VALUE
+INPUT_MIME_TYPE = SpanAttributes.INPUT_MIME_TYPE
+OUTPUT_MIME_TYPE = SpanAttributes.OUTPUT_MIME_TYPE
+SPAN_KIND = SpanAttributes.OPENINFERENCE_SPAN_KIND
 # A proxy request wraps the LLM call: not an LLM span itself, so Phoenix neither prices it
 # nor counts its tokens.
-ROOT_SPAN_KIND = "CHAIN"
-TEXT_MIME_TYPE = "text/plain"
+ROOT_SPAN_KIND = OpenInferenceSpanKindValues.CHAIN.value
+TEXT_MIME_TYPE = OpenInferenceMimeTypeValues.TEXT.value
 SUMMARY_CHARS = 300
 ELLIPSIS = "…"
 

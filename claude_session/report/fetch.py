@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from openinference.semconv.trace import SpanAttributes
+
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.filters import SESSION_KEYS, root_condition, span_condition
 from claude_session.report import attribution
@@ -24,8 +26,8 @@ from claude_session.report.timewindow import iso, parse_iso
 COLUMNS: Mapping[str, str] = {
     "session": "session",
     "tokens": "llm.token_count",  # prompt (includes cache reads and writes), completion, prompt_details
-    "cost": "llm.cost.total",
-    "model": "llm.model_name",
+    "cost": SpanAttributes.LLM_COST_TOTAL,
+    "model": SpanAttributes.LLM_MODEL_NAME,
     "ttft": "claude_session.ttft_ms",  # streamed requests only (patch 0009)
     "start": "start_time",
     "end": "end_time",

@@ -22,6 +22,9 @@ from claude_session.stack.errors import StackError
 from claude_session.stack.state import StatePaths, read_json, write_json
 
 DEFAULT_PROJECT = "claude-code"
+# stack.json's layout: bump it when a field changes meaning or a needed field is added.
+SCHEMA = 1
+SCHEMA_KEY = "schema"
 # One proxy worker: each is a 450-650 MB process (a second one doubled the proxy's RSS to 2.2-2.6x
 # stock's), one Claude Code user's keep-alive connection stays on one worker anyway, and with patch
 # 0010 one worker serves concurrency 8 (bench/README.md "## proxy overhead").
@@ -104,14 +107,23 @@ class StackSettings:
 
     @classmethod
     def recorded(cls, state: StatePaths) -> StackSettings | None:
+        """The settings `up` recorded; StackError when another version wrote them in a form
+        this one does not read (the file written before schemas were numbered is schema 1)."""
         data = read_json(state.stack)
         if not data:
             return None
+        schema = data.get(SCHEMA_KEY, 1)
+        if schema != SCHEMA:
+            raise StackError(
+                f"{state.stack} was written by another version of claude-session (schema {schema}; "
+                f"this one reads {SCHEMA}): stop that stack with the version that started it, "
+                "or remove the file"
+            )
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
     def record(self, state: StatePaths) -> None:
-        write_json(state.stack, asdict(self))
+        write_json(state.stack, {SCHEMA_KEY: SCHEMA, **asdict(self)})
 
     def phoenix_api_key(self, environ: Mapping[str, str]) -> str | None:
         """Phoenix's API key: from the recorded key file, else PHOENIX_API_KEY in `environ`."""

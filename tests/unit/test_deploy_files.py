@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+import claude_session
 from claude_session.core import fields
 from tests.support import REPO
 
@@ -39,7 +40,10 @@ def pin(name: str) -> str:
 
 
 def project_version() -> str:
-    return str(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"])
+    """The one version source; pyproject.toml reads it too."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "claude_session.__version__"}
+    return claude_session.__version__
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ from claude_session.stack import new_stack, open_stack
 from claude_session.stack.compose import ComposeStack
 from claude_session.stack.errors import StackError
 from claude_session.stack.local import LocalStack
-from claude_session.stack.settings import ANTHROPIC_API, StackSettings
+from claude_session.stack.settings import ANTHROPIC_API, SCHEMA, StackSettings
 from claude_session.stack.state import StatePaths, read_json, write_json
 
 PACKAGE = Path(__file__).resolve().parents[2] / "claude_session"
@@ -85,3 +86,21 @@ def test_concurrent_json_writers_never_fail_and_leave_one_whole_file(tmp_path: P
     assert errors == []
     assert read_json(target) in [{"writer": n, "i": 199} for n in range(8)]
     assert [p.name for p in tmp_path.iterdir()] == ["last_session.json"]  # no temporary left
+
+
+def test_stack_json_carries_its_schema_and_another_schema_is_one_clear_error(tmp_path: Path) -> None:
+    state = StatePaths(tmp_path)
+    state.root.mkdir(parents=True, exist_ok=True)
+    settings = StackSettings(project="schema-test")
+    settings.record(state)
+    written = json.loads(state.stack.read_text())
+    assert written["schema"] == SCHEMA
+    assert StackSettings.recorded(state) == settings
+    del written["schema"]  # what versions before the schema wrote: the same layout
+    state.stack.write_text(json.dumps(written))
+    assert StackSettings.recorded(state) == settings
+    state.stack.write_text(json.dumps({**written, "schema": SCHEMA + 1}))
+    with pytest.raises(StackError) as refused:
+        StackSettings.recorded(state)
+    message = str(refused.value)
+    assert "\n" not in message and str(state.stack) in message and f"schema {SCHEMA + 1}" in message
