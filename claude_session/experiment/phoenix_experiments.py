@@ -189,7 +189,9 @@ def _runs(
     }
     graded = _evaluated(client, experiment_id) if present else {}
     created = kept = posted = 0
-    for record in sorted(records, key=lambda r: (r.task, r.repetition)):
+    # A planned run's infrastructure attempts before its outcome: an error run is replaced, never
+    # the other way round (Phoenix refuses to overwrite a run that has a result).
+    for record in sorted(records, key=lambda r: (r.task, r.repetition, r.counted, r.attempt)):
         key = (examples[record.task], record.repetition)
         existing = present.get(key)
         if existing is not None and (existing.get("error") is None or not record.counted):
@@ -201,6 +203,7 @@ def _runs(
         else:
             answer = _call(client, "POST", f"/v1/experiments/{quoted}/runs", _run_body(record, key[0]))
             run_id = str(answer["data"]["id"])
+            present[key] = {"id": run_id, "error": None if record.counted else "infrastructure"}
             created += 1
             missing = list(EVALUATIONS) if record.counted else []
         for evaluation in _evaluations(record, run_id, missing):

@@ -158,3 +158,18 @@ def test_a_retried_infrastructure_failure_replaces_its_error_run(phoenix: Phoeni
     assert row["output"]["status"] == "passed"
     assert {a["name"]: a["score"] for a in row["annotations"]}["check"] == 1.0
     assert len(_phoenix_view(phoenix, name)["runs"]["v2"]) == len(TASKS) * REPETITIONS
+
+
+def test_attempts_and_outcome_in_one_upload_leave_the_outcome(phoenix: PhoenixClient) -> None:
+    """A ledger holding a planned run's infrastructure attempt and its outcome (in any order):
+    Phoenix keeps one run, the outcome."""
+    name = "exp-attempts"
+    records = _records(name)[:-1]
+    outcome = run("add-flag", "v2", REPETITIONS, "failed", 0.05, experiment=name)
+    attempt = run("add-flag", "v2", REPETITIONS, "infra", 0.01, experiment=name)
+    upload_experiment(phoenix, name, TASKS, VARIANTS, "v1", REPETITIONS, [*records, outcome, attempt])
+    runs = _phoenix_view(phoenix, name)["runs"]["v2"]
+    assert len(runs) == len(TASKS) * REPETITIONS
+    row = runs[("add-flag", REPETITIONS)]
+    assert (row["error"], row["output"]["status"]) == (None, "failed")
+    assert {a["name"]: a["label"] for a in row["annotations"]}["check"] == "fail"
