@@ -157,3 +157,8 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for option in ("--ledger", "--baseline", "--format", "--chart"):
         assert option in out
+
+
+def test_the_report_is_pure_same_records_same_report() -> None:
+    assert _long_report() == _long_report()
+    assert render.to_json(_long_report()) == render.to_json(_long_report())
