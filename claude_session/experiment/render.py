@@ -167,7 +167,7 @@ def notes(report: ExperimentReport) -> list[str]:
     out = []
     if report.budget_reached:
         out.append(
-            "the budget stopped the experiment before every planned run: every verdict is inconclusive"
+            "the budget stopped the experiment before all its planned runs: every verdict is inconclusive"
         )
     if report.infra_excluded:
         out.append(

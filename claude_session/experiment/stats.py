@@ -152,7 +152,9 @@ def _pair(
     rate_a, rate_b = sum(sum(t.passed) for t in a) / n_a, sum(sum(t.passed) for t in b) / n_b
     mean_a, mean_b = sum(sum(t.cost) for t in a) / n_a, sum(sum(t.cost) for t in b) / n_b
     draws = cluster_resample([a, b], resamples, rng_for(seed, variant, baseline))
-    bootstrap = f"cluster bootstrap over {len(paired)} task{'s' if len(paired) != 1 else ''}"
+    bootstrap = (
+        f"cluster bootstrap over {len(paired)} tasks" if len(paired) > 1 else "bootstrap of runs (one task)"
+    )
     if len(paired) == 1:
         s_a, s_b = round(sum(a[0].passed)), round(sum(b[0].passed))
         z = estimators.z_for(level)
