@@ -162,3 +162,44 @@ def test_help_names_every_option(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_report_is_pure_same_records_same_report() -> None:
     assert _long_report() == _long_report()
     assert render.to_json(_long_report()) == render.to_json(_long_report())
+
+
+def _runner_ledger(tmp_path: Path, planned: int, budget_stop: bool) -> Path:
+    """The runner's own form: events, each record inside a `record` event."""
+    records = synthetic({"v1": 0.3, "v2": 0.9}, tasks=4, repetitions=4, seed=1)
+    lines = [json.dumps({"event": "plan", "shard": "1/1", "planned": 40, "left": 40})]
+    lines += [
+        json.dumps({"event": "record", "at": "2026-12-04T10:00:00+00:00", "record": r.to_dict()})
+        for r in records
+    ]
+    if budget_stop:
+        lines.append(
+            json.dumps({"event": "budget_stop", "shard": "1/1", "spent_usd": 3.0, "estimate_usd": 0.2})
+        )
+    lines.append(json.dumps({"event": "plan", "shard": "1/1", "planned": planned, "left": 0}))
+    # A later record of a planned run that already has one: the first counts, as in the runner.
+    late = {**records[0].to_dict(), "status": "passed" if records[0].status == "failed" else "failed"}
+    lines.append(json.dumps({"event": "record", "record": late}))
+    path = tmp_path / "runner-ledger.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("planned", "budget_stop", "reached"), [(40, True, True), (32, True, False), (40, False, False)]
+)
+def test_the_runners_ledger_form_and_its_budget_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], planned: int, budget_stop: bool, reached: bool
+) -> None:
+    """A budget stop counts while planned runs are missing; once every planned run has its
+    record (the budget raised, the experiment run again), the verdicts are decided again."""
+    ledger = _runner_ledger(tmp_path, planned, budget_stop)
+    assert main(["--ledger", str(ledger), "-b", "v1", "-f", "json"], _context(tmp_path)) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["budget_reached"] is reached
+    assert data["records"] == 32
+    first = synthetic({"v1": 0.3, "v2": 0.9}, tasks=4, repetitions=4, seed=1)
+    passed = sum(r.passed for r in first if r.variant == "v1")
+    assert next(s for s in data["summaries"] if s["name"] == "v1")["overall"]["passed"] == passed
+    verdicts = {c["verdict"] for c in data["comparisons"]}
+    assert (verdicts == {"budget_reached"}) is reached
