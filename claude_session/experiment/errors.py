@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claude_session.errors import ClaudeSessionError
+from claude_session.core.errors import ClaudeSessionError
 
 
 class ExperimentError(ClaudeSessionError):

@@ -15,7 +15,7 @@ from claude_session.experiment.errors import ExperimentError
 from claude_session.experiment.render import percent
 from claude_session.experiment.report import ExperimentReport
 from claude_session.report.plot import FORMATS_BY_SUFFIX, PALETTE  # also selects the Agg backend
-from claude_session.report.render import usd
+from claude_session.report.units import usd
 
 PANELS = (("success", "success rate", "%", 100.0), ("cost", "cost per run", "USD", 1.0))
 

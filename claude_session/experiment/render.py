@@ -13,7 +13,7 @@ from dataclasses import asdict, fields
 from claude_session.experiment.report import ExperimentReport
 from claude_session.experiment.stats import Comparison
 from claude_session.experiment.summary import Figures
-from claude_session.report.render import clip, usd
+from claude_session.report.units import clip, usd
 
 WIDTH = 100
 LABEL = 22  # the row-name column

@@ -12,7 +12,7 @@ import pytest
 
 from claude_session.cli.context import Context
 from claude_session.cli.experiment_report import main
-from claude_session.errors import ClaudeSessionError
+from claude_session.core.errors import ClaudeSessionError
 from claude_session.experiment import render
 from claude_session.experiment.report import ExperimentReport, build_experiment_report
 from tests.unit.experiment_runs import run, synthetic
