@@ -141,7 +141,7 @@ def tag_request(data: object) -> None:
     `metadata` goes to Anthropic, which accepts only `user_id` there); other routes
     use `metadata`. The pass-through route strips both from the upstream body.
     """
-    session = _request_session.get()
+    session = current_session()
     if not session or not isinstance(data, dict):
         return
     key = "metadata" if _is_litellm_metadata(data) else "litellm_metadata"

@@ -55,13 +55,3 @@ def open_stack(state: StatePaths, environ: Mapping[str, str]) -> Stack | None:
     """The stack recorded in `state` by `up`, or None when none was started."""
     settings = StackSettings.recorded(state)
     return None if settings is None else new_stack(settings, state, environ)
-
-
-def require_stack(state: StatePaths, environ: Mapping[str, str]) -> Stack:
-    stack = open_stack(state, environ)
-    if stack is None:
-        raise StackError("no stack is recorded; start one with `claude-session up` (or `up --offline`)")
-    return stack
-
-
-__all__ = ["Stack", "StackError", "StackSettings", "StackStatus", "StatePaths", "new_stack", "open_stack"]
