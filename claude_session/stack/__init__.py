@@ -55,3 +55,6 @@ def open_stack(state: StatePaths, environ: Mapping[str, str]) -> Stack | None:
     """The stack recorded in `state` by `up`, or None when none was started."""
     settings = StackSettings.recorded(state)
     return None if settings is None else new_stack(settings, state, environ)
+
+
+__all__ = ["Stack", "StackError", "StackSettings", "StackStatus", "StatePaths", "new_stack", "open_stack"]
