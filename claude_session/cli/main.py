@@ -39,7 +39,10 @@ so Phoenix can compare cost, tokens and latency per workflow and prompt version.
 With a prompt, runs `claude -p PROMPT` once in the session. With `--`, passes the
 rest to `claude` unchanged. With --shell (or nothing), starts your shell with the
 session active. The session travels as request headers: two terminals can hold
-different sessions on one proxy at the same time."""
+different sessions on one proxy at the same time.
+
+The Claude Code run, in a one-off and as `claude` in the shell: $CLAUDE_SESSION_CLAUDE,
+else `claude` on your PATH, else the pinned copy scripts/install put in .tools/."""
 
 EPILOG = """\
 stack commands:
@@ -179,6 +182,7 @@ def run_session(argv: list[str], ctx: Context) -> int:
     if args.check is not None and not args.check.strip():
         raise UsageError("--check: give a command, e.g. --check 'pytest -q'")
     claude = launcher.find_claude(ctx.environ) if command else None
+    shell_claude = None if command else launcher.claude_for_shell(ctx.environ)  # a bad choice fails here
     settings = launcher.require_running_stack(ctx.state)
     env = launcher.session_env(session, settings, ctx.state, ctx.environ)
     try:
@@ -193,7 +197,7 @@ def run_session(argv: list[str], ctx: Context) -> int:
         print(f"claude-session: {session.id} ({session.label()})", file=sys.stderr)
         code = launcher.run_one_off(env, launcher.claude_argv(claude, command, passthrough))
     else:
-        code = launcher.run_shell(env, session)
+        code = launcher.run_shell(env, session, shell_claude)
     from claude_session.cli import rate  # the check and the rating question, after the session
 
     rate.after_session(session.id, settings, ctx.environ, args.check, ask_rating=claude is None)
