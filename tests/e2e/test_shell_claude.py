@@ -226,3 +226,15 @@ def test_the_shell_banner_says_version_unknown_when_claude_cannot_tell(
     shell.type('echo "ALIVE=$((6 * 7))"')
     shell.wait_for(r"^ALIVE=42$")
     shell.exit_and_wait()
+
+
+def test_a_claude_session_claude_that_is_not_executable_stops_the_shell_before_it_opens(
+    live_stack: Stack, shell_env: dict[str, str], tmp_path: Path
+) -> None:
+    shell_env["CLAUDE_SESSION_CLAUDE"] = str(tmp_path / "nope")
+    result = live_stack.launcher("-t", "bad-claude", "--shell", env=shell_env)
+    assert result.returncode == 127
+    assert (
+        result.stderr == f"claude-session: CLAUDE_SESSION_CLAUDE={tmp_path / 'nope'} is not an executable\n"
+    )
+    assert "active in this shell" not in result.stdout + result.stderr
