@@ -238,3 +238,17 @@ def test_a_claude_session_claude_that_is_not_executable_stops_the_shell_before_i
         result.stderr == f"claude-session: CLAUDE_SESSION_CLAUDE={tmp_path / 'nope'} is not an executable\n"
     )
     assert "active in this shell" not in result.stdout + result.stderr
+
+
+def test_a_one_off_with_dashes_runs_the_pinned_copy_too(live_stack: Stack, shell_env: dict[str, str]) -> None:
+    result = live_stack.launcher(
+        "-t", "fresh-one-off", "-v", "v3", "--", "-p", "hello", "--output-format", "json", env=shell_env
+    )
+    assert result.returncode == 0, result.stderr
+    session_id = announced_session(result.stderr)
+    assert json.loads(result.stdout)["type"] == "result"
+    (span,) = wait_for_spans(live_stack, {"session.id": session_id}, 1)
+    assert (session_of(span)["session.type"], session_of(span)["session.prompt_version"]) == (
+        "fresh-one-off",
+        "v3",
+    )
