@@ -14,7 +14,7 @@
 # Base image: tag and digest (multi-arch index). Refresh both together:
 #   docker buildx imagetools inspect python:3.11-slim-bookworm
 # Without registry access, pass any local Debian-based Python 3.11 image instead
-# (README, "Running with Docker"; scripts/docker-engine makes one from debootstrap):
+# (docs/docker.md, "Without registry access"; scripts/docker-engine makes one from debootstrap):
 #   docker build --build-arg PYTHON_IMAGE=claude-session-local/python:3.11-bookworm .
 # No `# syntax=` line on purpose: BuildKit would pull its frontend from a registry.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91

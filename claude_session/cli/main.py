@@ -41,7 +41,10 @@ so Phoenix can compare cost, tokens and latency per workflow and prompt version.
 With a prompt, runs `claude -p PROMPT` once in the session. With `--`, passes the
 rest to `claude` unchanged. With --shell (or nothing), starts your shell with the
 session active. The session travels as request headers: two terminals can hold
-different sessions on one proxy at the same time."""
+different sessions on one proxy at the same time.
+
+The Claude Code run, in a one-off and as `claude` in the shell: $CLAUDE_SESSION_CLAUDE,
+else `claude` on your PATH, else the pinned copy scripts/install put in .tools/."""
 
 EPILOG = """\
 stack commands:

@@ -16,6 +16,7 @@ from typing import IO
 from claude_session import CHECKOUT
 from claude_session.core import fields, gateway_hints
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.session import claude_cli
 from claude_session.session import custom_headers as headers
 from claude_session.session.errors import SessionError
 from claude_session.stack import procs
@@ -24,8 +25,7 @@ from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths, master_key, read_json, write_json
 
 REPO = CHECKOUT
-# The Claude Code CLI the project installs (scripts/install), used when none is on PATH.
-BUNDLED_CLAUDE = REPO / ".tools" / "claude-code" / "node_modules" / ".bin" / "claude"
+BUNDLED_CLAUDE = claude_cli.BUNDLED_CLAUDE
 
 TIMED_OUT = 124  # a one-off killed at its timeout exits with this (as timeout(1) does)
 
@@ -142,21 +142,12 @@ def session_env(
 
 def find_claude(environ: Mapping[str, str]) -> str:
     """$CLAUDE_SESSION_CLAUDE, else `claude` on PATH, else the copy scripts/install put in .tools/."""
-    explicit = environ.get("CLAUDE_SESSION_CLAUDE")
-    if explicit:
-        if shutil.which(explicit, path=environ.get("PATH")):
-            return explicit
-        raise SessionError(f"CLAUDE_SESSION_CLAUDE={explicit} is not an executable", exit_code=127)
-    found = shutil.which("claude", path=environ.get("PATH"))
-    if found:
-        return found
-    if BUNDLED_CLAUDE.exists():
-        return str(BUNDLED_CLAUDE)
-    raise SessionError(
-        "Claude Code (`claude`) is not on PATH; install it with `scripts/install` "
-        "or `npm install -g @anthropic-ai/claude-code`",
-        exit_code=127,
-    )
+    return claude_cli.require(environ).path
+
+
+def claude_for_shell(environ: Mapping[str, str]) -> claude_cli.ClaudeCli | None:
+    """The CLI a session shell's `claude` runs; a shell opens without one, not with a bad choice."""
+    return claude_cli.choose(environ)
 
 
 def require_running_stack(state: StatePaths) -> StackSettings:
@@ -227,17 +218,25 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> int:
     return TIMED_OUT
 
 
-def run_shell(env: Mapping[str, str], session: Session) -> int:
-    """The user's shell with the session active; the prompt shows type and version."""
+def run_shell(env: Mapping[str, str], session: Session, claude: claude_cli.ClaudeCli | None = None) -> int:
+    """The user's shell with the session active; the prompt shows type and version, and `claude`
+    in it runs the CLI given (put on PATH for this shell only, where PATH does not find it already)."""
     shell = env.get("SHELL") or "/bin/bash"
     if not shutil.which(shell):
         shell = "/bin/sh"
     tag = f"(claude-session: {session.type} {session.prompt_version}) "
-    shell_env = dict(env)
-    print(
-        f"claude-session: {session.id} ({session.label()}) active in this shell; `exit` ends it.",
-        file=sys.stderr,
-    )
+    with tempfile.TemporaryDirectory(prefix="claude-session-bin-") as bin_dir:
+        shell_env = claude_cli.env_with_claude(env, claude, Path(bin_dir))
+        version = claude_cli.version_of(claude.path, shell_env) if claude else None
+        print(
+            f"claude-session: {session.id} ({session.label()}) active in this shell; `exit` ends it.\n"
+            f"claude-session: {claude_cli.describe(claude, version)}",
+            file=sys.stderr,
+        )
+        return _interactive(shell, shell_env, tag)
+
+
+def _interactive(shell: str, shell_env: dict[str, str], tag: str) -> int:
     if Path(shell).name == "bash":
         # .bashrc usually sets PS1, so the tag is added after it runs.
         with tempfile.NamedTemporaryFile("w", prefix="claude-session-rc-", suffix=".sh", delete=False) as rc:

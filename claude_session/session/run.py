@@ -41,6 +41,8 @@ class SessionResult:
 
 def run_session(request: SessionRequest, state: StatePaths, environ: Mapping[str, str]) -> SessionResult:
     """Run one session against the recorded stack; SessionError (one line) when it cannot start."""
+    # The shell's `claude` is resolved first: a bad CLAUDE_SESSION_CLAUDE stops before anything runs.
+    shell_claude = launcher.claude_for_shell(environ) if request.claude_argv is None else None
     settings = launcher.require_running_stack(state)
     user_env = {**environ, **request.extra_env}
     env = launcher.session_env(request.session, settings, state, user_env)
@@ -51,7 +53,7 @@ def run_session(request: SessionRequest, state: StatePaths, environ: Mapping[str
             env, request.claude_argv, cwd=request.cwd, stdout=request.stdout, timeout=request.timeout
         )
     else:
-        code = launcher.run_shell(env, request.session)
+        code = launcher.run_shell(env, request.session, shell_claude)
     after = outcomes.after_session(
         request.session.id, settings, user_env, request.check, request.ask_rating, cwd=request.cwd
     )

@@ -37,7 +37,7 @@ from claude_session.session import launcher
 from claude_session.stack import procs
 from tests.support import MODEL, REPO, Stack, wait_for_spans
 
-DOCS = REPO / "README.md"  # its "## Filtering in Phoenix" section
+DOCS = REPO / "docs" / "sessions.md"  # its "## Filtering in Phoenix" section
 Usage = tuple[int, int, int, int]  # in, out, cache_read, cache_write
 
 
@@ -502,7 +502,7 @@ class DocValues:
 
 
 def doc_expressions() -> list[tuple[str, str]]:
-    """(tab, expression) for every filter in the README section's tables, tab from the ### heading."""
+    """(tab, expression) for every filter in the docs section's tables, tab from the ### heading."""
     found: list[tuple[str, str]] = []
     tab = None
     section = DOCS.read_text().split("\n## Filtering in Phoenix\n", 1)[1].split("\n## ", 1)[0]
@@ -634,7 +634,9 @@ def expected_count(sent: list[Sent], values: DocValues, pick: Pick, unit: str) -
 
 def test_every_documented_filter_returns_the_expected_count(live_stack: Stack) -> None:
     documented = doc_expressions()
-    assert set(documented) == set(DOCUMENTED), "the README's filters and this test list different filters"
+    assert set(documented) == set(DOCUMENTED), (
+        "docs/sessions.md's filters and this test list different filters"
+    )
     tag = uuid.uuid4().hex[:6]
     since = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     kind, other, v1, v2, name = (

@@ -215,7 +215,7 @@ def test_invalid_hints_in_metadata_never_reach_the_span(
     assert attributes == {"claude_code.request_class": "main"}
 
 
-def test_the_attribute_names_are_documented_in_the_readme() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+def test_the_attribute_names_are_documented() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "sessions.md").read_text()
     for hint in gateway_hints.HINTS:
-        assert f"`{hint.attribute}`" in readme
+        assert f"`{hint.attribute}`" in page

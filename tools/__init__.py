@@ -1,0 +1,1 @@
+"""Developer tools run by scripts/check (not part of the installed package)."""
