@@ -85,6 +85,7 @@ def _fresh_bytecode(source: Path) -> bool:
     return (int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF) == (mtime, size)
 
 
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_applies_every_patch_and_the_overlay_then_is_idempotent(pristine: Path) -> None:
     first = _run("--target", str(pristine))
     assert first.returncode == 0, first.stderr
@@ -108,6 +109,7 @@ def test_applies_every_patch_and_the_overlay_then_is_idempotent(pristine: Path) 
     assert _digest(pristine) == after_first
 
 
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_refuses_a_litellm_other_than_the_pin(pristine: Path) -> None:
     metadata = pristine / f"litellm-{PINNED}.dist-info" / "METADATA"
     metadata.write_text(metadata.read_text().replace(PINNED, "1.108.6"))
@@ -122,6 +124,7 @@ INCIDENT = "published from a hijacked maintainer account on 2026-03-24 (BerriAI/
 
 
 @pytest.mark.parametrize("version", ["1.82.7", "1.82.8"])
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_refuses_the_compromised_releases(pristine: Path, version: str) -> None:
     metadata = pristine / f"litellm-{PINNED}.dist-info" / "METADATA"
     metadata.write_text(metadata.read_text().replace(PINNED, version))
@@ -141,6 +144,7 @@ def test_refuses_the_compromised_releases(pristine: Path, version: str) -> None:
     )
 
 
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_a_patch_that_does_not_apply_changes_nothing(pristine: Path) -> None:
     auth = pristine / "litellm/proxy/auth/user_api_key_auth.py"
     auth.write_text(auth.read_text().replace('raise Exception("No api key passed in.")', "pass"))
@@ -151,6 +155,7 @@ def test_a_patch_that_does_not_apply_changes_nothing(pristine: Path) -> None:
     assert _digest(pristine) == before
 
 
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_check_reports_which_patches_apply(pristine: Path) -> None:
     clean = _run("--check", str(pristine))
     assert clean.returncode == 0, clean.stderr
@@ -164,6 +169,7 @@ def test_check_reports_which_patches_apply(pristine: Path) -> None:
     assert drifted.stdout.count("  ok ") == len(_series()) - 1
 
 
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_removes_overlay_files_no_longer_in_overlay(pristine: Path) -> None:
     retired = pristine / "litellm/proxy/extra_model_prices.py"  # installed before the manifest existed
     retired.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +188,7 @@ def test_removes_overlay_files_no_longer_in_overlay(pristine: Path) -> None:
     assert "dropped_overlay_module" not in manifest.read_text()
 
 
+@pytest.mark.slow  # runs scripts/apply-patches and patch
 def test_finishes_a_partly_applied_series(pristine: Path) -> None:
     first = _series()[0]
     subprocess.run(

@@ -213,6 +213,7 @@ def test_env_example_holds_no_secret_and_env_is_ignored() -> None:
 
 
 @pytest.mark.skipif(not (VENV_BIN / "docker-compose").exists(), reason="scripts/install --dev not run")
+@pytest.mark.slow  # runs a process
 def test_resolved_compose_model_binds_loopback_only() -> None:
     """What Compose itself makes of the files (long syntax, interpolated)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
@@ -272,6 +273,7 @@ def run_entrypoint(env: dict[str, str], *args: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow  # runs a process
 def test_entrypoint_without_master_key_is_one_line_and_exit_1(
     fake_litellm: tuple[Path, dict[str, str]],
 ) -> None:
@@ -285,6 +287,7 @@ def test_entrypoint_without_master_key_is_one_line_and_exit_1(
     assert done.returncode == 1 and "must start with 'sk-'" in done.stderr
 
 
+@pytest.mark.slow  # runs a process
 def test_entrypoint_renders_the_projects_config_and_binds_all_interfaces(
     fake_litellm: tuple[Path, dict[str, str]],
 ) -> None:
@@ -312,6 +315,7 @@ def test_entrypoint_renders_the_projects_config_and_binds_all_interfaces(
     assert done.stdout.rstrip().endswith("API_BASE http://upstream:8089")
 
 
+@pytest.mark.slow  # runs a process
 def test_entrypoint_uses_the_server_key_when_one_is_set_never_its_value(
     fake_litellm: tuple[Path, dict[str, str]],
 ) -> None:
@@ -372,6 +376,7 @@ def test_workflows_do_what_the_issue_asks() -> None:
 
 
 @pytest.mark.parametrize("check", ["shell", "docker", "workflows", "compose"])
+@pytest.mark.slow  # runs a process
 def test_scripts_check_passes(check: str) -> None:
     """scripts/check's linters (ruff runs in the full `scripts/check` of CI)."""
     missing = [
@@ -395,6 +400,7 @@ def test_check_tools_are_pinned() -> None:
     assert shutil.which("bash")
 
 
+@pytest.mark.slow  # runs a process
 def test_entrypoint_applies_the_local_stacks_tuning_defaults(
     fake_litellm: tuple[Path, dict[str, str]],
 ) -> None:

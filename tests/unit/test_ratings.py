@@ -144,6 +144,7 @@ def test_last_session_record_and_resolution_order(ctx: Context) -> None:
     assert rate.resolve_session("given-3", inside) == "given-3"
 
 
+@pytest.mark.slow  # runs sh
 def test_check_runner_true_false_missing(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin"}
     ok = run_check("true", env)
@@ -156,6 +157,7 @@ def test_check_runner_true_false_missing(tmp_path: Path) -> None:
     assert run_check('test "$MARK" = yes', {**env, "MARK": "yes"}).passed
 
 
+@pytest.mark.slow  # runs sh
 def test_record_check_pass_fail_missing_and_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakePhoenix({"s-1"})
     env = {"PATH": "/usr/bin:/bin"}

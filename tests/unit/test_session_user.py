@@ -150,12 +150,14 @@ def _set_git_email(env: dict[str, str], email: str) -> None:
     subprocess.run(["git", "config", "--global", "user.email", email], env=env, check=True)
 
 
+@pytest.mark.slow  # runs git
 def test_the_default_is_git_user_email(git_env: dict[str, str]) -> None:
     assert identity.resolve_user(None, False, git_env) is None  # not set: nothing
     _set_git_email(git_env, "dev@example.com")
     assert identity.resolve_user(None, False, git_env) == "dev@example.com"
 
 
+@pytest.mark.slow  # runs git
 def test_option_then_env_then_git_and_both_ways_to_turn_it_off(git_env: dict[str, str]) -> None:
     _set_git_email(git_env, "dev@example.com")
     with_env = {**git_env, "CLAUDE_SESSION_USER": "ci-bot"}
@@ -165,6 +167,7 @@ def test_option_then_env_then_git_and_both_ways_to_turn_it_off(git_env: dict[str
     assert identity.resolve_user(None, True, with_env) is None
 
 
+@pytest.mark.slow  # runs git
 def test_an_unusable_git_address_is_skipped_with_a_warning(
     git_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -174,6 +177,7 @@ def test_an_unusable_git_address_is_skipped_with_a_warning(
     assert "not usable as the session user" in warning and "dev@example.com" not in warning
 
 
+@pytest.mark.slow  # runs git
 def test_an_invalid_explicit_user_is_a_usage_error(git_env: dict[str, str]) -> None:
     with pytest.raises(UsageError, match=r"^--user: only"):
         identity.resolve_user("two words", False, git_env)
@@ -181,6 +185,7 @@ def test_an_invalid_explicit_user_is_a_usage_error(git_env: dict[str, str]) -> N
         identity.resolve_user(None, False, {**git_env, "CLAUDE_SESSION_USER": "a\tb"})
 
 
+@pytest.mark.slow  # runs git
 def test_no_git_on_path_means_no_user(tmp_path: Path) -> None:
     assert identity.git_user_email({"PATH": str(tmp_path)}) is None
 
