@@ -1,12 +1,11 @@
-"""An experiment's results in a real Phoenix (one Phoenix for the module, started alone through
-the stack's own code and stopped by PID): the dataset, one experiment per variant, the runs and
-evaluations read back through Phoenix's REST API; uploading again duplicates nothing."""
+"""An experiment's results in a real Phoenix (the test run's live stack: each test its own
+dataset and experiments): the dataset, one experiment per variant, the runs and evaluations
+read back through Phoenix's REST API; uploading again duplicates nothing."""
 
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
+import uuid
 from typing import Any
 
 import pytest
@@ -14,10 +13,6 @@ import pytest
 from claude_session.experiment.phoenix_experiments import EVALUATIONS, upload_experiment
 from claude_session.experiment.records import RunRecord, TaskInfo
 from claude_session.phoenix.client import PhoenixClient
-from claude_session.stack import procs
-from claude_session.stack.local import LocalStack
-from claude_session.stack.settings import StackSettings
-from claude_session.stack.state import StatePaths
 from tests import support
 from tests.unit.experiment_runs import run, synthetic
 
@@ -27,18 +22,12 @@ TASKS = [
 ]
 VARIANTS = ["v1", "v2"]
 REPETITIONS = 3
+TAG = uuid.uuid4().hex[:6]  # the live stack's Phoenix is shared with other modules
 
 
 @pytest.fixture(scope="module")
-def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixClient]:
-    state = StatePaths(Path(tmp_path_factory.mktemp("experiment-phoenix")))
-    settings = StackSettings.on_free_ports(offline=True, project="experiments")
-    local = LocalStack(settings, state, support.test_env(state.root))
-    try:
-        local.start_phoenix()
-        yield PhoenixClient(settings.phoenix_base)
-    finally:
-        procs.stop(state.pid_file("phoenix"))
+def phoenix(live_stack: support.Stack) -> PhoenixClient:
+    return live_stack.phoenix
 
 
 def _records(experiment: str) -> list[RunRecord]:
@@ -87,7 +76,7 @@ def _phoenix_view(client: PhoenixClient, name: str) -> dict[str, Any]:
 
 
 def test_the_tasks_variants_runs_and_evaluations_are_in_phoenix(phoenix: PhoenixClient) -> None:
-    name = "exp-upload"
+    name = f"exp-upload-{TAG}"
     records = _records(name)
     upload = upload_experiment(phoenix, name, TASKS, VARIANTS, "v1", REPETITIONS, records)
     view = _phoenix_view(phoenix, name)
@@ -128,7 +117,7 @@ def test_the_tasks_variants_runs_and_evaluations_are_in_phoenix(phoenix: Phoenix
 
 
 def test_uploading_again_and_in_parts_creates_no_duplicate(phoenix: PhoenixClient) -> None:
-    name = "exp-twice"
+    name = f"exp-twice-{TAG}"
     records = _records(name)
     first = upload_experiment(phoenix, name, TASKS, VARIANTS, "v1", REPETITIONS, records[: len(records) // 2])
     upload_experiment(phoenix, name, TASKS, VARIANTS, "v1", REPETITIONS, records)
@@ -148,7 +137,7 @@ def test_uploading_again_and_in_parts_creates_no_duplicate(phoenix: PhoenixClien
 
 
 def test_a_retried_infrastructure_failure_replaces_its_error_run(phoenix: PhoenixClient) -> None:
-    name = "exp-retried"
+    name = f"exp-retried-{TAG}"
     records = _records(name)
     upload_experiment(phoenix, name, TASKS, VARIANTS, "v1", REPETITIONS, records)
     retried = [*records[:-1], run("add-flag", "v2", REPETITIONS, "passed", 0.05, experiment=name)]
@@ -163,7 +152,7 @@ def test_a_retried_infrastructure_failure_replaces_its_error_run(phoenix: Phoeni
 def test_attempts_and_outcome_in_one_upload_leave_the_outcome(phoenix: PhoenixClient) -> None:
     """A ledger holding a planned run's infrastructure attempt and its outcome (in any order):
     Phoenix keeps one run, the outcome."""
-    name = "exp-attempts"
+    name = f"exp-attempts-{TAG}"
     records = _records(name)[:-1]
     outcome = run("add-flag", "v2", REPETITIONS, "failed", 0.05, experiment=name)
     attempt = run("add-flag", "v2", REPETITIONS, "infra", 0.01, experiment=name)
