@@ -55,7 +55,7 @@ def build_parser() -> Parser:
 def main(argv: list[str], ctx: Context) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "init":
-        return cmd_init(Path(args.file))
+        return cmd_init(Path(args.file), ctx)
     experiment = spec.load(Path(args.file))
     if args.command == "status":
         return cmd_status(experiment, ctx)
@@ -73,8 +73,8 @@ def main(argv: list[str], ctx: Context) -> int:
     return cmd_run(experiment, ctx, shard, args.jobs, args.keep_failed)
 
 
-def cmd_init(target: Path) -> int:
-    made = example.init(target)
+def cmd_init(target: Path, ctx: Context) -> int:
+    made = example.init(target, ctx.environ)
     for path in made:
         print(f"wrote {path}")
     print(f"next: claude-session up --offline && claude-session experiment run {target} --dry-run")

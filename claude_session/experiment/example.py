@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from claude_session import CHECKOUT
@@ -31,8 +32,8 @@ _FIXED_IDENTITY = {
 }
 
 
-def _git(directory: Path, *args: str) -> str:
-    env = {**os.environ, **_FIXED_IDENTITY}
+def _git(directory: Path, environ: Mapping[str, str], *args: str) -> str:
+    env = {**environ, **_FIXED_IDENTITY}
     done = subprocess.run(
         ["git", "-C", str(directory), *args], capture_output=True, text=True, env=env, check=False
     )
@@ -41,23 +42,18 @@ def _git(directory: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def make_example_repo(destination: Path) -> str:
-    """A git repository of examples/repo-src at `destination` (must not exist); its commit's sha."""
+def make_example_repo(destination: Path, environ: Mapping[str, str]) -> str:
+    """A git repository of examples/repo-src at `destination` (must not exist); its commit's sha.
+    `environ`: the user's environment (git's PATH and HOME), without their git configuration."""
     shutil.copytree(REPO_SOURCE, destination)
-    _git(destination, "init", "--quiet", "--initial-branch=main")
-    _git(destination, "add", "--all")
-    _git(
-        destination,
-        "commit",
-        "--quiet",
-        "--no-gpg-sign",
-        "-m",
-        "Example repository: two bugs, two failing tests",
-    )
-    return _git(destination, "rev-parse", "HEAD")
+    _git(destination, environ, "init", "--quiet", "--initial-branch=main")
+    _git(destination, environ, "add", "--all")
+    message = "Example repository: two bugs, two failing tests"
+    _git(destination, environ, "commit", "--quiet", "--no-gpg-sign", "-m", message)
+    return _git(destination, environ, "rev-parse", "HEAD")
 
 
-def init(target: Path) -> list[Path]:
+def init(target: Path, environ: Mapping[str, str]) -> list[Path]:
     """Write the example experiment file to `target` and its repository beside it; what was made."""
     if target.exists():
         raise ExperimentError(f"{target} already exists; not overwriting it", exit_code=2)
@@ -67,7 +63,7 @@ def init(target: Path) -> list[Path]:
     made = [target]
     repo = target.parent / REPO_NAME
     if not repo.exists():
-        make_example_repo(repo)
+        make_example_repo(repo, environ)
         made.append(repo)
     shutil.copyfile(EXAMPLE_FILE, target)
     return made
