@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import uuid
@@ -24,6 +25,7 @@ from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
 
 ANNOTATION_WAIT_S = 20.0
+TIMED_OUT = 124  # the check's exit code when it overran, as timeout(1) reports it
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
             (space.tree / "CLAUDE.md").write_text(variant.claude_md, encoding="utf-8")
         run_env = invocation.run_env(session, env.settings, env.state, env.environ, variant, space)
         args = invocation.claude_args(env.claude, task, variant, claude_session_id, experiment.max_budget_usd)
+        claude_began = time.monotonic()
         result = invocation.run_claude(args, run_env, space, task.timeout_s, env.groups)
+        claude_wall_s = round(time.monotonic() - claude_began, 3)
         wait_s = 0.0 if result.interrupted else SPAN_WAIT_S  # Ctrl-C: one look, no waiting
         spans = read_run_spans(env.phoenix, env.settings.project, session.id, result.output_tokens, wait_s)
         check: CheckResult | None = None
@@ -95,10 +99,13 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
         elif infra := result.infra_reason or _upstream_errors(spans):
             status, reason = INFRA, infra
         else:
-            check = _run_check(task.check, space.tree, env.environ, task.timeout_s, space.root)
-            status = "passed" if check.passed else "failed"
-            reason = check.explanation()
-            _annotate(env, session.id, check)
+            check = _run_check(task.check, space, env.environ, task.timeout_s, env.groups)
+            if env.groups.stopping.is_set():
+                status, reason, check = INTERRUPTED, "stopped (Ctrl-C) during the check", None
+            else:
+                status = "passed" if check.passed else "failed"
+                reason = check.explanation()
+                _annotate(env, session.id, check)
         ended_at = now_iso()
         wall_s = round(time.monotonic() - began, 3)
         env.ledger.append(
@@ -111,6 +118,7 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
             cost_usd=spans.cost_usd,
             spans_complete=spans.complete,
             wall_s=wall_s,
+            claude_wall_s=claude_wall_s,
         )
         record = None
         retry = status == INFRA and infra_so_far + 1 <= experiment.max_infra_retries
@@ -160,25 +168,22 @@ def _upstream_errors(spans: RunSpans) -> str | None:
 
 
 def _run_check(
-    command: str, tree: Path, environ: Mapping[str, str], timeout_s: float, logs: Path
+    command: str,
+    space: workspace.Workspace,
+    environ: Mapping[str, str],
+    timeout_s: float,
+    groups: invocation.ProcessGroups,
 ) -> CheckResult:
     """The task's check in the run's worktree (`sh -c`); its output goes to check.log beside it."""
     started = time.monotonic()
-    with (logs / "check.log").open("wb") as log:
-        try:
-            code = subprocess.call(
-                [SHELL, "-c", command],
-                cwd=tree,
-                env=dict(environ),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout_s,
-            )
-        except subprocess.TimeoutExpired:
-            code = 124  # as timeout(1) reports it
-    if code < 0:
-        code = 128 - code
+    with (space.root / "check.log").open("wb") as log:
+        code, timed_out = invocation.run_guarded(
+            [SHELL, "-c", command], space.tree, environ, log, subprocess.STDOUT, timeout_s, groups
+        )
+    if timed_out:
+        code = TIMED_OUT
+    elif code is None or code < 0:  # stopped, or killed by a signal: reported the way a shell does
+        code = 128 + (-code if code else signal.SIGKILL)
     return CheckResult(command, code, time.monotonic() - started)
 
 

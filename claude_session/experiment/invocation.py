@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from claude_session.experiment.spec import Task, Variant
 from claude_session.experiment.workspace import Workspace
@@ -156,6 +156,37 @@ def _with_parent_death_signal(args: list[str]) -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--", *args] if setpriv else args
 
 
+def run_guarded(
+    args: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: IO[bytes],
+    stderr: IO[bytes] | int,
+    timeout_s: float,
+    groups: ProcessGroups,
+) -> tuple[int | None, bool]:
+    """Run a process of a run (Claude Code, the check) in its own process group, dying with the
+    runner, stoppable by Ctrl-C; its exit code (None when stopped) and whether it timed out."""
+    process = subprocess.Popen(
+        _with_parent_death_signal(args),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    groups.add(process)
+    try:
+        return process.wait(timeout=timeout_s), False
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.wait()
+        return None, True
+    finally:
+        groups.discard(process)
+
+
 def run_claude(
     args: list[str],
     env: Mapping[str, str],
@@ -166,30 +197,9 @@ def run_claude(
     """Run Claude Code in the worktree, stdin /dev/null; its stdout and stderr go to files."""
     stdout_path, stderr_path = workspace.root / "claude.json", workspace.root / "claude.stderr"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        process = subprocess.Popen(
-            _with_parent_death_signal(args),
-            cwd=workspace.tree,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-        groups.add(process)
-        timed_out = False
-        try:
-            code: int | None = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(process)
-            process.wait()
-            code = None
-        finally:
-            groups.discard(process)
+        code, timed_out = run_guarded(args, workspace.tree, env, out, err, timeout_s, groups)
     interrupted = groups.stopping.is_set()
-    if interrupted:
-        code = None
-    return ClaudeResult(code, timed_out, interrupted, _parse(stdout_path))
+    return ClaudeResult(None if interrupted else code, timed_out, interrupted, _parse(stdout_path))
 
 
 def _parse(path: Path) -> dict[str, Any]:

@@ -229,7 +229,11 @@ def test_a_killed_runner_resumes_with_exactly_the_planned_runs(
     deadline = time.monotonic() + 10
     while processes_under(work) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert processes_under(work) == []  # Claude Code died with its runner: no orphan
+    assert processes_under(work) == []
+    # Claude Code died with its runner: an orphan would have got its answer after the pause and
+    # printed its JSON result into the attempt's claude.json.
+    time.sleep(5.0)
+    assert (Path(killed[0].workdir) / "claude.json").read_bytes() == b""
 
     done = run(live_stack, claude_env, str(path))
     assert done.returncode == 0, done.stderr
