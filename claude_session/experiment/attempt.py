@@ -90,22 +90,22 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
         claude_began = time.monotonic()
         result = invocation.run_claude(args, run_env, space, task.timeout_s, env.groups)
         claude_wall_s = round(time.monotonic() - claude_began, 3)
-        wait_s = 0.0 if result.interrupted else SPAN_WAIT_S  # Ctrl-C: one look, no waiting
-        spans = read_run_spans(env.phoenix, env.settings.project, session.id, result.output_tokens, wait_s)
         check: CheckResult | None = None
-        reason = ""
-        if result.interrupted:
-            status, reason = INTERRUPTED, "stopped (Ctrl-C)"
-        elif infra := result.infra_reason or _upstream_errors(spans):
-            status, reason = INFRA, infra
-        else:
+        if not result.interrupted and result.infra_reason is None:
+            # The check runs while the run's last spans are on their way to Phoenix (~1 s).
             check = _run_check(task.check, space, env.environ, task.timeout_s, env.groups)
-            if env.groups.stopping.is_set():
-                status, reason, check = INTERRUPTED, "stopped (Ctrl-C) during the check", None
-            else:
-                status = "passed" if check.passed else "failed"
-                reason = check.explanation()
-                _annotate(env, session.id, check)
+        interrupted = env.groups.stopping.is_set()
+        wait_s = 0.0 if interrupted else SPAN_WAIT_S  # Ctrl-C: one look, no waiting
+        spans = read_run_spans(env.phoenix, env.settings.project, session.id, result.output_tokens, wait_s)
+        if interrupted:
+            status, reason, check = INTERRUPTED, "stopped (Ctrl-C)", None
+        elif infra := result.infra_reason or _upstream_errors(spans):
+            status, reason, check = INFRA, infra, None  # the check of a disturbed run says nothing
+        else:
+            assert check is not None
+            status = "passed" if check.passed else "failed"
+            reason = check.explanation()
+            _annotate(env, session.id, check)
         ended_at = now_iso()
         wall_s = round(time.monotonic() - began, 3)
         env.ledger.append(

@@ -13,7 +13,7 @@ from claude_session.report.fetch import Selection, aggregate, fetch_pages
 from claude_session.report.model import GroupStats
 
 SPAN_WAIT_S = 30.0  # spans reach Phoenix ~1 s after each request (the proxy's export interval)
-POLL_S = 0.5
+POLL_S = 0.2  # a run waits for its spans: poll often (each look is two small queries)
 NOTHING_EXPECTED_WAIT_S = 3.0
 
 

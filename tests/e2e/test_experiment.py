@@ -35,6 +35,7 @@ def write_experiment(
     check: str = CALC_CHECK,
     prompt: str = CALC_PROMPT,
     budget_usd: float = 50.0,
+    second_task: bool = False,
 ) -> tuple[Path, Path]:
     """An experiment on a fresh example repository; the file and the repository."""
     repo = where / "repo"
@@ -53,6 +54,15 @@ def write_experiment(
         f"check = {json.dumps(check)}",
         "timeout = 120",
     ]
+    if second_task:
+        lines += [
+            "[[tasks]]",
+            'id = "fix-slugify"',
+            'repository = "repo"',
+            f'commit = "{commit}"',
+            'prompt = "The test in test_words.py fails. Fix words.py."',
+            'check = "python3 -m unittest -q test_words"',
+        ]
     for variant, claude_md in variants.items():
         lines += ["[[variants]]", f'name = "{variant}"', f"claude_md = {json.dumps(claude_md)}"]
     path = where / "experiment.toml"
@@ -302,3 +312,59 @@ def test_the_budget_cap_is_never_passed(
     status = live_stack.launcher("experiment", "status", str(path), env=claude_env)
     assert status.returncode == 0
     assert "2 done of 5" in status.stdout and "budget reached" in status.stdout
+
+
+def test_two_shards_run_disjoint_halves_that_make_the_whole(
+    live_stack: Stack, claude_env: dict[str, str], tmp_path: Path
+) -> None:
+    name = unique("shards")
+    path, repo = write_experiment(
+        tmp_path, name, {"a": "[[solve p=1]]", "b": "[[solve p=0]]"}, 2, second_task=True
+    )
+    command = [str(LAUNCHER), "experiment", "run", str(path), "--shard"]
+    shards = [
+        subprocess.Popen(
+            [*command, f"{i}/2"],
+            env=claude_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 2)
+    ]  # at the same time, on one ledger
+    outputs = [shard.communicate(timeout=600) for shard in shards]
+    assert [shard.returncode for shard in shards] == [0, 0], outputs
+    assert all("finished: 4 of 4 runs done" in out for out, _ in outputs)
+    found = history(live_stack, name)
+    assert Counter((r.task, r.variant) for r in found.records.values()) == {
+        (task, variant): 2 for task in ("fix-add", "fix-slugify") for variant in ("a", "b")
+    }
+    by_shard = Counter(a.shard for a in found.attempts.values())
+    assert by_shard == {"1/2": 4, "2/2": 4}
+    # shard 1 took the odd blocks (repetition 1 and 2 of fix-add), shard 2 the even ones
+    assert {a.key.task for a in found.attempts.values() if a.shard == "1/2"} == {"fix-add"}
+    assert {r.status for r in found.records.values() if r.variant == "a"} == {"passed"}
+    assert_user_checkout_untouched(repo)
+    status = live_stack.launcher("experiment", "status", str(path), env=claude_env)
+    assert "8 done of 8" in status.stdout and "0 left" in status.stdout
+
+
+def test_keep_failed_keeps_the_failed_runs_worktree(
+    live_stack: Stack, claude_env: dict[str, str], tmp_path: Path
+) -> None:
+    name = unique("keep")
+    path, repo = write_experiment(tmp_path, name, {"never": "[[solve p=0]]"}, repetitions=1)
+    done = run(live_stack, claude_env, str(path), "--keep-failed")
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if "kept failed run" in line]
+    kept = Path(line.split(" in ", 1)[1])
+    try:
+        assert line.startswith("claude-session: kept failed run fix-add/never/1 in ")
+        assert "return a - b" in (kept / "tree" / "calc.py").read_text()
+        assert json.loads((kept / "claude.json").read_text())["is_error"] is False
+        assert "FAILED" in (kept / "check.log").read_text()
+    finally:
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "remove", "--force", str(kept / "tree")], check=True
+        )
