@@ -20,6 +20,7 @@ import pytest
 from claude_session.experiment.example import make_example_repo
 from claude_session.experiment.ledger import History, Ledger
 from claude_session.experiment.records import RunRecord
+from claude_session.experiment.schedule import RunKey
 from claude_session.phoenix import annotations as anno
 from tests.support import LAUNCHER, Stack, wait_for_spans
 
@@ -36,6 +37,8 @@ def write_experiment(
     prompt: str = CALC_PROMPT,
     budget_usd: float = 50.0,
     second_task: bool = False,
+    infra_retries: int = 0,
+    variant_extra: str = "",
 ) -> tuple[Path, Path]:
     """An experiment on a fresh example repository; the file and the repository."""
     repo = where / "repo"
@@ -45,7 +48,7 @@ def write_experiment(
         f"repetitions = {repetitions}",
         f"budget_usd = {budget_usd}",
         "seed = 11",
-        "max_infra_retries = 0",
+        f"max_infra_retries = {infra_retries}",
         "[[tasks]]",
         'id = "fix-add"',
         'repository = "repo"',
@@ -64,7 +67,12 @@ def write_experiment(
             'check = "python3 -m unittest -q test_words"',
         ]
     for variant, claude_md in variants.items():
-        lines += ["[[variants]]", f'name = "{variant}"', f"claude_md = {json.dumps(claude_md)}"]
+        lines += [
+            "[[variants]]",
+            f'name = "{variant}"',
+            f"claude_md = {json.dumps(claude_md)}",
+            variant_extra,
+        ]
     path = where / "experiment.toml"
     path.write_text("\n".join(lines) + "\n")
     return path, repo
@@ -368,3 +376,82 @@ def test_keep_failed_keeps_the_failed_runs_worktree(
         subprocess.run(
             ["git", "-C", str(repo), "worktree", "remove", "--force", str(kept / "tree")], check=True
         )
+
+
+def test_infrastructure_failures_are_retried_and_never_count_as_failures(
+    live_stack: Stack, claude_env: dict[str, str], tmp_path: Path
+) -> None:
+    name = unique("infra")
+    # Every upstream answer is a 529; Claude Code is told not to retry on its own.
+    prompt = CALC_PROMPT + " [[fault:529]]"
+    env_line = 'env = { CLAUDE_CODE_MAX_RETRIES = "0" }'
+    path, repo = write_experiment(
+        tmp_path, name, {"a": "[[solve p=1]]"}, 1, prompt=prompt, infra_retries=1, variant_extra=env_line
+    )
+    done = run(live_stack, claude_env, str(path))
+    assert done.returncode == 0, done.stderr
+    assert "retrying" in done.stderr
+    found = history(live_stack, name)
+    (record,) = found.records.values()
+    assert (record.status, record.attempt, record.counted, record.check_exit_code) == (
+        "infra",
+        2,
+        False,
+        None,
+    )
+    attempts = found.attempts_of(RunKey(record.task, record.variant, record.repetition))
+    assert [a.outcome for a in attempts] == ["infra", "infra"]
+    assert len({a.session_id for a in attempts}) == 2  # a retry is a new session
+    retries = [e for e in events(live_stack, name) if e["event"] == "infra_retry"]
+    assert len(retries) == 1
+    assert "stopped on an API error (500)" in retries[0]["reason"]  # the proxy answers 500 after its 3 tries
+    # no check ran, so nothing was recorded as the variant's outcome in Phoenix
+    assert anno.fetch_outcomes(live_stack.phoenix, live_stack.project, [a.session_id for a in attempts]) == {}
+    status = live_stack.launcher("experiment", "status", str(path), env=claude_env)
+    assert "1 infrastructure failures" in status.stdout
+    assert_user_checkout_untouched(repo)
+    assert_no_run_directories(live_stack, name)
+
+
+def test_ctrl_c_stops_cleanly_and_run_again_finishes(
+    live_stack: Stack, claude_env: dict[str, str], tmp_path: Path
+) -> None:
+    name = unique("ctrlc")
+    prompt = CALC_PROMPT + " [[fault:pause]]"  # each answer is held 4 s: a run is in flight
+    path, repo = write_experiment(tmp_path, name, {"a": "[[solve p=0]]"}, 2, prompt=prompt)
+    work = live_stack.state.root / "experiments" / name / "work"
+    runner = subprocess.Popen(
+        [str(LAUNCHER), "experiment", "run", str(path)],
+        env=claude_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not processes_under(work):
+            assert runner.poll() is None and time.monotonic() < deadline, "no run started"
+            time.sleep(0.2)
+        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+        _, stderr = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+    assert runner.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert processes_under(work) == []
+    assert_no_run_directories(live_stack, name)
+    assert_user_checkout_untouched(repo)
+    found = history(live_stack, name)
+    assert found.records == {} and found.open_attempts() == []
+    assert [a.outcome for a in found.attempts.values()] == ["interrupted"]
+
+    done = run(live_stack, claude_env, str(path))
+    assert done.returncode == 0, done.stderr
+    assert Counter((r.variant, r.repetition) for r in history(live_stack, name).records.values()) == {
+        ("a", 1): 1,
+        ("a", 2): 1,
+    }
