@@ -82,10 +82,13 @@ def cmd_init(target: Path, ctx: Context) -> int:
 
 
 def cmd_status(experiment: spec.Experiment, ctx: Context) -> int:
-    from claude_session.experiment.runner import ledger_of
+    from claude_session.experiment.runner import experiment_dir, ledger_of
     from claude_session.experiment.status import status_of
 
-    for line in status_of(experiment, ledger_of(ctx.state, experiment.name).replay()).lines(experiment.name):
+    history = ledger_of(ctx.state, experiment.name).replay()
+    for line in status_of(experiment, history, experiment_dir(ctx.state, experiment.name)).lines(
+        experiment.name
+    ):
         print(line)
     return 0
 

@@ -53,16 +53,30 @@ class Summary:
     kept: tuple[Path, ...]
 
 
+def _lock_path(directory: Path, shard: str) -> Path:
+    return directory / f"shard-{shard.replace('/', '-of-')}.lock"
+
+
 @contextmanager
-def shard_lock(directory: Path, shard: Shard) -> Iterator[None]:
+def shard_lock(directory: Path, shard: str) -> Iterator[bool]:
+    """Hold the shard's lock while its runner lives (the kernel lets go when it dies, even on
+    SIGKILL); yields whether it was free."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"shard-{shard.index}-of-{shard.count}.lock"
-    with path.open("a") as handle:
+    with _lock_path(directory, shard).open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ExperimentError(f"shard {shard} of this experiment is already running ({path})") from None
-        yield
+            yield False
+            return
+        yield True
+
+
+def shard_running(directory: Path, shard: str) -> bool:
+    """Whether a live runner holds the shard's lock."""
+    if not _lock_path(directory, shard).exists():
+        return False
+    with shard_lock(directory, shard) as free:
+        return not free
 
 
 @contextmanager
@@ -112,13 +126,18 @@ class Runner:
         )
 
     def run(self) -> Summary:
-        with shard_lock(self.directory, self.shard), _sigterm_as_interrupt():
+        with shard_lock(self.directory, str(self.shard)) as free, _sigterm_as_interrupt():
+            if not free:
+                raise ExperimentError(
+                    f"shard {self.shard} of experiment {self.experiment.name} is already running"
+                )
             return self._run()
 
     def _close_abandoned(self, history: History) -> None:
-        """Attempts of this shard that a killed runner left open: closed, their directories removed."""
+        """Attempts a killed runner left open (this shard's, or one whose runner is gone): closed,
+        their directories removed."""
         for attempt in history.open_attempts():
-            if attempt.shard != str(self.shard):
+            if attempt.shard != str(self.shard) and shard_running(self.directory, attempt.shard):
                 continue
             self.ledger.append(
                 "attempt_end",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from claude_session.experiment.ledger import History
 from claude_session.experiment.progress import clock
+from claude_session.experiment.runner import shard_running
 from claude_session.experiment.schedule import plan
 from claude_session.experiment.spec import Experiment
 
@@ -18,7 +20,8 @@ class Status:
     passed: int
     failed: int
     infra: int
-    running: int  # attempts started and not ended: in flight, or left by a killed runner
+    running: int  # attempts in flight (their runner holds its shard's lock)
+    abandoned: int  # attempts a killed runner left open: closed and run again by the next `run`
     spent_usd: float
     budget_usd: float
     claude_s: float | None  # median of Claude Code's own time per run
@@ -36,7 +39,8 @@ class Status:
         lines = [
             f"experiment {name}",
             f"runs     {self.done} done of {self.planned} ({self.passed} passed, {self.failed} failed, "
-            f"{self.infra} infrastructure failures), {self.running} running, {self.left} left",
+            f"{self.infra} infrastructure failures), {self.running} running, {self.left} left"
+            + (f" ({self.abandoned} interrupted, to run again)" if self.abandoned else ""),
             f"spend    ${self.spent_usd:.4f} of ${self.budget_usd:.2f}",
             f"time     {per_run}"
             + (
@@ -50,7 +54,8 @@ class Status:
         return lines
 
 
-def status_of(experiment: Experiment, history: History) -> Status:
+def status_of(experiment: Experiment, history: History, directory: Path) -> Status:
+    """`directory`: the experiment's state directory (its shard locks tell running from abandoned)."""
     planned = {run.key for run in plan(experiment)}
     records = [r for key, r in history.records.items() if key in planned]
     walls = [
@@ -62,7 +67,8 @@ def status_of(experiment: Experiment, history: History) -> Status:
         passed=sum(r.status == "passed" for r in records),
         failed=sum(r.status == "failed" for r in records),
         infra=sum(r.status == "infra" for r in records),
-        running=len(history.open_attempts()),
+        running=sum(shard_running(directory, a.shard) for a in history.open_attempts()),
+        abandoned=sum(not shard_running(directory, a.shard) for a in history.open_attempts()),
         spent_usd=history.spent_usd(),
         budget_usd=experiment.budget_usd,
         claude_s=statistics.median(r.duration_s for r in records) if records else None,

@@ -252,6 +252,10 @@ def test_a_killed_runner_resumes_with_exactly_the_planned_runs(
     # printed its JSON result into the attempt's claude.json.
     time.sleep(5.0)
     assert (Path(killed[0].workdir) / "claude.json").read_bytes() == b""
+    status = live_stack.launcher("experiment", "status", str(path), env=claude_env)
+    assert (
+        "0 done of 4" in status.stdout and "0 running, 4 left (1 interrupted, to run again)" in status.stdout
+    )
 
     done = run(live_stack, claude_env, str(path))
     assert done.returncode == 0, done.stderr
