@@ -12,6 +12,7 @@ from pathlib import Path
 
 from claude_session.cli.rate import check_annotation
 from claude_session.experiment import invocation, workspace
+from claude_session.experiment.errors import ExperimentError
 from claude_session.experiment.ledger import INFRA, INTERRUPTED, Ledger, key_dict, now_iso
 from claude_session.experiment.records import RunRecord, RunStatus
 from claude_session.experiment.schedule import RunKey
@@ -155,6 +156,8 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
             reason=str(err),
             cost_usd=0.0,
         )
+        if isinstance(err, OSError):  # a file or a process that could not be made: one line, no traceback
+            raise ExperimentError(f"run {key.label()}: {err}") from err
         raise
     finally:
         if kept is None:

@@ -151,15 +151,32 @@ class Runner:
             if attempt.workdir:
                 workspace.remove(self.experiment.task(attempt.key.task), Path(attempt.workdir))
 
+    def _refuse_a_changed_file(self) -> None:
+        """Runs of one experiment must be comparable: its tasks, variants and seed stay as they began."""
+        fingerprint = self.experiment.fingerprint()
+        for event in self.ledger.events():
+            if event["event"] == "plan" and event.get("fingerprint") not in (None, fingerprint):
+                raise ExperimentError(
+                    f"the tasks, variants or seed of experiment {self.experiment.name} changed since its "
+                    f"runs began ({self.ledger.path}); give the changed experiment a new name",
+                    exit_code=2,
+                )
+
     def _run(self) -> Summary:
         experiment = self.experiment
+        self._refuse_a_changed_file()
         self._close_abandoned(self.ledger.replay())
         history = self.ledger.replay()
         planned = [run.key for run in plan(experiment, self.shard)]
         pending = deque(key for key in planned if key not in history.records)
         done = len(planned) - len(pending)
         self.ledger.append(
-            "plan", shard=str(self.shard), planned=len(planned), left=len(pending), seed=experiment.seed
+            "plan",
+            shard=str(self.shard),
+            planned=len(planned),
+            left=len(pending),
+            seed=experiment.seed,
+            fingerprint=experiment.fingerprint(),
         )
         budget = Budget(
             experiment.budget_usd, experiment.max_budget_usd, history.spent_usd(), history.largest_run_usd()

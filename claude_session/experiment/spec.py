@@ -7,6 +7,7 @@ to the file's own directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -79,6 +80,27 @@ class Experiment:
     @property
     def baseline(self) -> Variant:
         return next((v for v in self.variants if v.baseline), self.variants[0])
+
+    def fingerprint(self) -> str:
+        """What the runs' results depend on: the tasks (but their timeouts), the variants and the
+        seed. Repetitions, concurrency and the budget may change between runs of one experiment."""
+        tasks = [(t.id, str(t.repository), t.commit, t.prompt, t.check, t.max_turns) for t in self.tasks]
+        variants = [
+            (
+                v.name,
+                v.baseline,
+                v.claude_md,
+                v.append_system_prompt,
+                v.model,
+                v.settings,
+                v.agents,
+                list(v.extra_args),
+                sorted(v.env.items()),
+            )
+            for v in self.variants
+        ]
+        canonical = json.dumps([tasks, variants, self.seed], separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def task(self, task_id: str) -> Task:
         return next(t for t in self.tasks if t.id == task_id)

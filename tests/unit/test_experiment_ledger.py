@@ -1,10 +1,13 @@
-"""The ledger's replay (what resume relies on) and the budget's rule."""
+"""The ledger's replay (what resume relies on), the budget's rule, and a changed file refused."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from claude_session.experiment.budget import WAIT, Budget, Refusal
+from claude_session.experiment.errors import ExperimentError
 from claude_session.experiment.ledger import Ledger, key_dict
 from claude_session.experiment.records import RunRecord
 from claude_session.experiment.schedule import RunKey
@@ -73,3 +76,41 @@ def test_max_budget_usd_is_the_estimate_from_the_start() -> None:
     budget = Budget(1.0, 0.3, 0.0, None)
     assert [budget.try_reserve(t) for t in "abc"] == [None, None, None]
     assert budget.try_reserve("d") == WAIT
+
+
+def test_a_changed_experiment_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """Its tasks, variants or seed changed since its runs began: exit 2, no run, the ledger as it was."""
+    from claude_session.experiment.runner import Runner, ledger_of
+    from claude_session.experiment.spec import Experiment, Task, Variant
+    from claude_session.phoenix.client import PhoenixClient
+    from claude_session.stack.settings import StackSettings
+    from claude_session.stack.state import StatePaths
+
+    def experiment(claude_md: str, repetitions: int) -> Experiment:
+        task = Task("t", tmp_path, None, "p", "true", 60.0)
+        return Experiment(
+            "e",
+            tmp_path / "e.toml",
+            (task,),
+            (Variant("v1", claude_md=claude_md),),
+            repetitions,
+            1,
+            1.0,
+            7,
+            0,
+        )
+
+    state = StatePaths(tmp_path / "state")
+    ledger = ledger_of(state, "e")
+    ledger.append(
+        "plan", shard="1/1", planned=2, left=2, seed=7, fingerprint=experiment("a", 2).fingerprint()
+    )
+    before = ledger.path.read_text()
+    assert experiment("a", 2).fingerprint() == experiment("a", 5).fingerprint()  # more repetitions: the same
+    changed = Runner(
+        experiment("b", 2), StackSettings(), state, {}, PhoenixClient("http://127.0.0.1:9"), "claude"
+    )
+    with pytest.raises(ExperimentError) as refused:
+        changed.run()
+    assert refused.value.exit_code == 2 and "give the changed experiment a new name" in str(refused.value)
+    assert ledger.path.read_text() == before
