@@ -80,7 +80,6 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
         workdir=str(root),
     )
     began, started_at = time.monotonic(), now_iso()
-    status: str = INTERRUPTED
     kept: Path | None = None
     try:
         space = workspace.create(task, root)
@@ -94,7 +93,10 @@ def run_attempt(env: Environment, key: RunKey, attempt: int, infra_so_far: int, 
         check: CheckResult | None = None
         if not result.interrupted and result.infra_reason is None:
             # The check runs while the run's last spans are on their way to Phoenix (~1 s).
-            check = _run_check(task.check, space, env.environ, task.timeout_s, env.groups)
+            # The check sees the run's HOME too, never the user's; not the variant's env: it judges
+            # every variant alike.
+            check_env = {**env.environ, "HOME": str(space.home)}
+            check = _run_check(task.check, space, check_env, task.timeout_s, env.groups)
         interrupted = env.groups.stopping.is_set()
         wait_s = 0.0 if interrupted else SPAN_WAIT_S  # Ctrl-C: one look, no waiting
         spans = read_run_spans(env.phoenix, env.settings.project, session.id, result.output_tokens, wait_s)
