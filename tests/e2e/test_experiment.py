@@ -31,7 +31,7 @@ CALC_CHECK = "python3 -m unittest -q test_calc"
 def write_experiment(
     where: Path,
     name: str,
-    variants: dict[str, str],
+    variants: dict[str, str | dict[str, str]],
     repetitions: int,
     check: str = CALC_CHECK,
     prompt: str = CALC_PROMPT,
@@ -40,7 +40,8 @@ def write_experiment(
     infra_retries: int = 0,
     variant_extra: str = "",
 ) -> tuple[Path, Path]:
-    """An experiment on a fresh example repository; the file and the repository."""
+    """An experiment on a fresh example repository; the file and the repository. A variant is its
+    CLAUDE.md text, or a table of its string keys."""
     repo = where / "repo"
     commit = make_example_repo(repo, os.environ)
     lines = [
@@ -66,13 +67,10 @@ def write_experiment(
             'prompt = "The test in test_words.py fails. Fix words.py."',
             'check = "python3 -m unittest -q test_words"',
         ]
-    for variant, claude_md in variants.items():
-        lines += [
-            "[[variants]]",
-            f'name = "{variant}"',
-            f"claude_md = {json.dumps(claude_md)}",
-            variant_extra,
-        ]
+    for variant, spec in variants.items():
+        keys = spec if isinstance(spec, dict) else {"claude_md": spec}
+        lines += ["[[variants]]", f'name = "{variant}"', *(f"{k} = {json.dumps(v)}" for k, v in keys.items())]
+        lines.append(variant_extra)
     path = where / "experiment.toml"
     path.write_text("\n".join(lines) + "\n")
     return path, repo
@@ -173,7 +171,12 @@ def test_concurrent_runs_never_share_a_session(
     live_stack: Stack, claude_env: dict[str, str], tmp_path: Path
 ) -> None:
     name = unique("par")
-    variants = {"a": "[[solve p=1]]", "b": "[[solve p=0]]", "c": "[[solve p=1]]"}
+    # c carries the directive in its appended system prompt instead of its CLAUDE.md
+    variants: dict[str, str | dict[str, str]] = {
+        "a": "[[solve p=1]]",
+        "b": "[[solve p=0]]",
+        "c": {"append_system_prompt": "[[solve p=1]]"},
+    }
     path, repo = write_experiment(tmp_path, name, variants, repetitions=2)
     done = run(live_stack, claude_env, str(path), "-j", "3")
     assert done.returncode == 0, done.stderr
