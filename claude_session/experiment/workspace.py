@@ -29,12 +29,14 @@ def _repo_lock(repository: Path) -> threading.Lock:
 
 @dataclass(frozen=True)
 class Workspace:
-    root: Path  # everything of the run: tree/, home/, logs
+    root: Path  # everything of the run: its tree, home/, logs
 
     @property
     def tree(self) -> Path:
-        """The task's files at its commit: Claude Code and the check run here."""
-        return self.root / "tree"
+        """The task's files at its commit: Claude Code and the check run here. Named like the run,
+        because git names the worktree's record after it: runners of several shards add worktrees
+        to one repository at the same time, and unique names cannot collide."""
+        return self.root / self.root.name
 
     @property
     def home(self) -> Path:

@@ -376,12 +376,12 @@ def test_keep_failed_keeps_the_failed_runs_worktree(
     kept = Path(line.split(" in ", 1)[1])
     try:
         assert line.startswith("claude-session: kept failed run fix-add/never/1 in ")
-        assert "return a - b" in (kept / "tree" / "calc.py").read_text()
+        assert "return a - b" in (kept / kept.name / "calc.py").read_text()
         assert json.loads((kept / "claude.json").read_text())["is_error"] is False
         assert "FAILED" in (kept / "check.log").read_text()
     finally:
         subprocess.run(
-            ["git", "-C", str(repo), "worktree", "remove", "--force", str(kept / "tree")], check=True
+            ["git", "-C", str(repo), "worktree", "remove", "--force", str(kept / kept.name)], check=True
         )
 
 
