@@ -39,6 +39,7 @@ class Budget:
         self._spent = spent_usd
         self._largest = largest_usd
         self._reserved: dict[str, float] = {}
+        self._others = 0  # runs in flight in other runners (shards) writing the same ledger
         self._lock = threading.Lock()
 
     @property
@@ -49,19 +50,30 @@ class Budget:
     def estimate(self) -> float | None:
         return self.per_run_usd if self.per_run_usd is not None else self._largest
 
+    def sync(self, spent_usd: float, largest_usd: float | None, others_in_flight: int) -> None:
+        """The ledger's figures, which count what the other runners of the experiment spent and
+        run (shards on one machine share the ledger). This runner's attempts are in it once they
+        end: one not yet settled counts twice until it is, which errs on the safe side."""
+        with self._lock:
+            self._spent = spent_usd
+            if largest_usd is not None:
+                self._largest = largest_usd if self._largest is None else max(self._largest, largest_usd)
+            self._others = others_in_flight
+
     def try_reserve(self, token: str) -> Refusal | Literal["wait"] | None:
         """Reserve the next run's estimate under `token`: None when reserved, WAIT until a run in
         flight ends (its cost may free or settle the estimate), a Refusal when no run can start."""
         with self._lock:
             estimate = self.estimate()
+            busy = bool(self._reserved) or self._others > 0
             if estimate is None:
-                if self._reserved:
+                if busy:
                     return WAIT
                 self._reserved[token] = 0.0
                 return None
-            reserved = sum(self._reserved.values())
+            reserved = sum(self._reserved.values()) + self._others * estimate
             if self._spent + reserved + estimate > self.budget_usd + 1e-12:
-                if self._reserved:
+                if busy:
                     return WAIT
                 return Refusal(self._spent, reserved, estimate, self.budget_usd)
             self._reserved[token] = estimate
@@ -73,7 +85,3 @@ class Budget:
             self._reserved.pop(token, None)
             self._spent += cost_usd
             self._largest = cost_usd if self._largest is None else max(self._largest, cost_usd)
-
-    def release(self, token: str) -> None:
-        with self._lock:
-            self._reserved.pop(token, None)

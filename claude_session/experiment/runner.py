@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -33,6 +34,8 @@ from claude_session.phoenix.client import PhoenixClient
 from claude_session.session import fields
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
+
+OTHERS_POLL_S = 0.5  # how often a runner waiting on other shards' runs looks at the ledger again
 
 
 def experiment_dir(state: StatePaths, name: str) -> Path:
@@ -162,6 +165,15 @@ class Runner:
                     exit_code=2,
                 )
 
+    def _sync(self, budget: Budget) -> None:
+        now = self.ledger.replay()
+        others = sum(
+            1
+            for a in now.open_attempts()
+            if a.shard != str(self.shard) and shard_running(self.directory, a.shard)  # not a dead runner's
+        )
+        budget.sync(now.spent_usd(), now.largest_run_usd(), others)
+
     def _run(self) -> Summary:
         experiment = self.experiment
         self._refuse_a_changed_file()
@@ -197,7 +209,9 @@ class Runner:
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="experiment-run") as pool:
             try:
                 while pending or in_flight:
+                    verdict: Refusal | str | None = None
                     while pending and len(in_flight) < self.concurrency:
+                        self._sync(budget)
                         session_id = _new_session_id(experiment.name, used_ids)
                         verdict = budget.try_reserve(session_id)
                         if verdict == WAIT:
@@ -228,6 +242,9 @@ class Runner:
                         )
                         in_flight[future] = session_id
                     if not in_flight:
+                        if verdict == WAIT:  # only other shards' runs are in flight: their costs decide
+                            time.sleep(OTHERS_POLL_S)
+                            continue
                         break
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     for future in finished:

@@ -114,3 +114,12 @@ def test_a_changed_experiment_is_refused_before_anything_runs(tmp_path: Path) ->
         changed.run()
     assert refused.value.exit_code == 2 and "give the changed experiment a new name" in str(refused.value)
     assert ledger.path.read_text() == before
+
+
+def test_other_shards_spend_and_runs_in_flight_count_too() -> None:
+    budget = Budget(1.0, None, 0.0, 0.2)
+    budget.sync(0.5, 0.2, others_in_flight=2)  # 0.5 spent + 2 x 0.2 elsewhere + 0.2 > 1.0
+    assert budget.try_reserve("a") == WAIT  # their runs may end cheaper: wait, do not stop
+    budget.sync(0.9, 0.2, others_in_flight=0)
+    refusal = budget.try_reserve("a")
+    assert isinstance(refusal, Refusal) and refusal.spent_usd == 0.9
