@@ -1,22 +1,31 @@
-"""`claude-session experiment report`: the verdict of an experiment from its ledger.
+"""`claude-session experiment report FILE`: the verdict of an experiment from its ledger.
 
 Reads the runner's ledger (JSON lines, one RunRecord per finished run), builds the report
 (claude_session.experiment.report) and prints it as a table, JSON or CSV, with an optional
-PNG/SVG chart. Nothing is read from Phoenix: the ledger carries each run's figures.
+PNG/SVG chart; then brings Phoenix's experiments up to date with the finished runs (the tasks
+as a dataset, one Phoenix experiment per variant) and prints the comparison's address.
+The figures come from the ledger, which carries each run's cost as its spans gave it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from claude_session.cli.context import Context
 from claude_session.cli.parser import Parser
-from claude_session.experiment import render, stats
+from claude_session.experiment import render, spec, stats
 from claude_session.experiment.errors import ExperimentError
 from claude_session.experiment.ledger_reader import read_ledger
+from claude_session.experiment.phoenix_experiments import upload_experiment
+from claude_session.experiment.records import RunRecord
 from claude_session.experiment.report import build_experiment_report
+from claude_session.experiment.runner import ledger_of
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.errors import PhoenixError
+from claude_session.stack.settings import StackSettings
 
 DESCRIPTION = f"""\
 The verdict of an experiment from its ledger: per variant and per task the success rate,
@@ -30,9 +39,10 @@ reasons are left out and counted; an experiment the budget stopped is inconclusi
 
 EXAMPLES = """\
 examples:
-  claude-session experiment report --ledger state/ledger.jsonl --baseline v1
-  claude-session experiment report --ledger ledger.jsonl --baseline v1 --format csv > runs.csv
-  claude-session experiment report --ledger ledger.jsonl --baseline v1 --chart verdict.svg"""
+  claude-session experiment report experiment.toml
+  claude-session experiment report experiment.toml --format csv > runs.csv
+  claude-session experiment report experiment.toml --chart verdict.svg --no-phoenix
+  claude-session experiment report --ledger ledger.jsonl --baseline v1   (a copied ledger)"""
 
 CHART_SUFFIXES = (".png", ".svg")
 
@@ -45,13 +55,22 @@ def build_parser(prog: str = "claude-session experiment report") -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--ledger", type=Path, required=True, metavar="PATH", help="the runner's ledger (JSON lines)"
+        "file", nargs="?", type=Path, metavar="FILE", help="the experiment file (its ledger, tasks, baseline)"
+    )
+    parser.add_argument(
+        "--ledger", type=Path, metavar="PATH", help="read this ledger (JSON lines) instead of FILE's"
     )
     parser.add_argument(
         "-b",
         "--baseline",
         metavar="VARIANT",
-        help="the variant the others are compared with (needed with two or more)",
+        help="the variant the others are compared with (default: FILE's baseline; needed with "
+        "--ledger and two or more variants)",
+    )
+    parser.add_argument(
+        "--no-phoenix",
+        action="store_true",
+        help="do not bring Phoenix's experiments up to date (default: with FILE and a running stack)",
     )
     parser.add_argument("-f", "--format", choices=("table", "json", "csv"), default="table")
     parser.add_argument("--chart", type=Path, metavar="FILE", help="also draw a .png or .svg chart")
@@ -59,24 +78,30 @@ def build_parser(prog: str = "claude-session experiment report") -> Parser:
 
 
 def main(argv: list[str], ctx: Context) -> int:
-    del ctx  # the ledger is the whole input
     args = build_parser().parse_args(argv)
     if args.chart is not None and args.chart.suffix.lower() not in CHART_SUFFIXES:
         raise ExperimentError(f"--chart {args.chart}: the chart is a .png or .svg file", exit_code=2)
-    ledger = read_ledger(args.ledger)
+    if (args.file is None) == (args.ledger is None):
+        raise ExperimentError("give the experiment FILE or --ledger PATH (one of them)", exit_code=2)
+    experiment = spec.load(args.file) if args.file is not None else None
+    ledger_path = args.ledger or ledger_of(ctx.state, experiment.name).path  # type: ignore[union-attr]
+    ledger = read_ledger(ledger_path)
     if not ledger.records:
-        raise ExperimentError(f"--ledger {args.ledger}: no finished run in it yet")
-    variants = list(dict.fromkeys(r.variant for r in ledger.records))
-    tasks = list(dict.fromkeys(r.task for r in ledger.records))
-    baseline = args.baseline
+        raise ExperimentError(f"{ledger_path}: no finished run in it yet")
+    if experiment is not None:
+        variants = [v.name for v in experiment.variants]
+        tasks = [t.id for t in experiment.tasks]
+        default_baseline: str | None = experiment.baseline.name
+    else:
+        variants = list(dict.fromkeys(r.variant for r in ledger.records))
+        tasks = list(dict.fromkeys(r.task for r in ledger.records))
+        default_baseline = variants[0] if len(variants) == 1 else None
+    baseline = args.baseline or default_baseline
     if baseline is None:
-        if len(variants) > 1:
-            raise ExperimentError(f"--baseline: name the baseline, one of {', '.join(variants)}", exit_code=2)
-        baseline = variants[0]
+        raise ExperimentError(f"--baseline: name the baseline, one of {', '.join(variants)}", exit_code=2)
     if baseline not in variants:
         raise ExperimentError(
-            f"--baseline {baseline}: no run of that variant in the ledger (it has {', '.join(variants)})",
-            exit_code=2,
+            f"--baseline {baseline}: not a variant of this experiment ({', '.join(variants)})", exit_code=2
         )
     variants = [baseline, *(v for v in variants if v != baseline)]
     report = build_experiment_report(ledger.records, tasks, variants, baseline, ledger.budget_reached)
@@ -86,4 +111,30 @@ def main(argv: list[str], ctx: Context) -> int:
         from claude_session.experiment import plot  # matplotlib: only when asked for
 
         plot.write(report, args.chart)
+    if experiment is not None and not args.no_phoenix:
+        _to_phoenix(experiment, ledger.records, variants, baseline, ctx)
     return 0
+
+
+def _to_phoenix(
+    experiment: spec.Experiment,
+    records: Sequence[RunRecord],
+    variants: list[str],
+    baseline: str,
+    ctx: Context,
+) -> None:
+    """Phoenix's experiments brought up to date; one line where to see them (or why not)."""
+    settings = StackSettings.recorded(ctx.state)
+    if settings is None:
+        print("claude-session: no stack recorded: Phoenix's experiments not updated", file=sys.stderr)
+        return
+    client = PhoenixClient(settings.phoenix_base, api_key=settings.phoenix_api_key(ctx.environ))
+    tasks = [t.info() for t in experiment.tasks]
+    try:
+        upload = upload_experiment(
+            client, experiment.name, tasks, variants, baseline, experiment.repetitions, records
+        )
+    except PhoenixError as err:
+        print(f"claude-session: Phoenix's experiments not updated: {err}", file=sys.stderr)
+        return
+    print(f"\nin Phoenix, side by side: {upload.compare_url}")

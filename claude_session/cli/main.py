@@ -32,7 +32,7 @@ Command = Callable[[list[str], Context], int]
 USAGE = """\
 claude-session [OPTIONS] [CLAUDE_COMMAND...]
 claude-session [OPTIONS] -- CLAUDE_ARGS...
-claude-session up|down|status|current|doctor|report|sessions|rate|demo [...]"""
+claude-session up|down|status|current|doctor|report|sessions|rate|demo|experiment [...]"""
 
 DESCRIPTION = """\
 Tag every Claude Code request with a session (id, type, prompt version, name),
@@ -57,6 +57,7 @@ stack commands:
   sessions ...         list recent sessions
   rate [ID] --score N  rate a session 0-10 (and/or --label, --note); shown in Phoenix's Sessions tab
   demo [--keep]        offline demo: start a private stack, run two prompt versions
+  experiment init|run|status  run prompt variants on tasks, controlled (docs/experiments.md)
   (each takes --help)
 
 examples:
@@ -439,6 +440,7 @@ SUBCOMMANDS: dict[str, Command] = {
     "sessions": _lazy("report", "sessions_main"),
     "rate": _lazy("rate"),
     "demo": _lazy("demo"),
+    "experiment": _lazy("experiment"),
 }
 
 

@@ -106,10 +106,36 @@ SESSION_USER = SessionField(
     "starting with a letter or digit",
 )
 
+# Which experiment (`claude-session experiment run`) a run's requests belong to, and which
+# repetition of its (task, variant) the run is. Per request only, like the user: the runner's
+# launcher sets them; there is no proxy-wide value, and `env` is unused by the proxy.
+SESSION_EXPERIMENT = SessionField(
+    key="session_experiment",
+    attribute="session.experiment",
+    header="x-session-tracking-experiment",
+    env="CLAUDE_SESSION_EXPERIMENT",
+    option="--experiment",
+    pattern=_SLUG,
+    max_len=64,
+    hint="letters, digits, '.', '_' and '-', starting with a letter or digit",
+)
+SESSION_RUN = SessionField(
+    key="session_run",
+    attribute="session.run",
+    header="x-session-tracking-run",
+    env="CLAUDE_SESSION_RUN",
+    option="--run",
+    pattern=re.compile(r"[1-9][0-9]*"),
+    max_len=9,
+    hint="a repetition number (1, 2, ...)",
+)
+
 # The session proper: proxy-wide defaults, env vars, the proxy-wide endpoint.
 FIELDS: tuple[SessionField, ...] = (SESSION_ID, SESSION_TYPE, PROMPT_VERSION, SESSION_NAME)
-# Everything a request's headers may carry: the session and who sent it.
-HEADER_FIELDS: tuple[SessionField, ...] = (*FIELDS, SESSION_USER)
+# Set per request only, never proxy-wide: who sent it, and the experiment run it belongs to.
+REQUEST_ONLY_FIELDS: tuple[SessionField, ...] = (SESSION_USER, SESSION_EXPERIMENT, SESSION_RUN)
+# Everything a request's headers may carry: the session, who sent it, the experiment run.
+HEADER_FIELDS: tuple[SessionField, ...] = (*FIELDS, *REQUEST_ONLY_FIELDS)
 FIELD_BY_HEADER: dict[str, SessionField] = {f.header: f for f in HEADER_FIELDS}
 SESSION_KEYS: frozenset[str] = frozenset(f.key for f in FIELDS)
 

@@ -35,6 +35,8 @@ SESSION_KEYS: Mapping[str, str] = {
     "prompt_version": "prompt_version",
     "name": "name",
     "user": "user",  # who sent the request (the launcher's --user / git user.email)
+    "experiment": "experiment",  # `claude-session experiment run`: the experiment's name
+    "run": "run",  # and the repetition of its (task, variant)
 }
 
 # Other report dimensions -> (object, key) of their span attribute (the gateway hints, the model),

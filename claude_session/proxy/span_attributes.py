@@ -62,8 +62,9 @@ def _fallback_session_id(metadata: Mapping[str, Any], claude_code_id: str | None
 def set_session_attributes(
     span: Span, metadata: Mapping[str, Any], *, defaults: Mapping[str, str] | None = None
 ) -> None:
-    """Set session.id/type/prompt_version/name, session.user, claude_code.session_id and the
-    gateway hints on `span` (session.user only from the request: there is no proxy-wide user).
+    """Set session.id/type/prompt_version/name, session.user/experiment/run, claude_code.session_id
+    and the gateway hints on `span` (the last three session fields only from the request: they have
+    no proxy-wide value).
 
     `defaults`: the proxy-wide session; None means this process's (`proxy_defaults()`).
     """
@@ -79,9 +80,10 @@ def set_session_attributes(
             value = _fallback_session_id(metadata, claude_code_id)
         if value:
             span.set_attribute(field.attribute, value)
-    user = _valid(fields.SESSION_USER, requester.get(fields.SESSION_USER.key))  # per request only
-    if user:
-        span.set_attribute(fields.SESSION_USER.attribute, user)
+    for field in fields.REQUEST_ONLY_FIELDS:  # session.user, .experiment, .run: per request only
+        value = _valid(field, requester.get(field.key))
+        if value:
+            span.set_attribute(field.attribute, value)
     if claude_code_id:
         span.set_attribute(fields.CLAUDE_CODE_ATTRIBUTE, claude_code_id)
     gateway_hints.set_attributes(span, requester)

@@ -45,6 +45,8 @@ class Session:
     prompt_version: str
     name: str | None = None
     user: str | None = None  # who sends the requests (per request only, never proxy-wide)
+    experiment: str | None = None  # an experiment run's (per request only): session.experiment
+    run: str | None = None  # and its repetition: session.run
 
     @classmethod
     def new(
@@ -54,11 +56,17 @@ class Session:
         name: str | None,
         session_id: str | None = None,
         user: str | None = None,
+        experiment: str | None = None,
+        run: str | None = None,
     ) -> Session:
         """Validate every field before anything runs (exit 2 on a bad one)."""
         try:
             if user is not None:
                 user = fields.validate(fields.SESSION_USER, user)
+            if experiment is not None:
+                experiment = fields.validate(fields.SESSION_EXPERIMENT, experiment)
+            if run is not None:
+                run = fields.validate(fields.SESSION_RUN, run)
             session_type = fields.validate(fields.SESSION_TYPE, session_type or fields.DEFAULT_TYPE)
             version = fields.validate(fields.PROMPT_VERSION, version or fields.DEFAULT_VERSION)
             if name is not None:
@@ -69,7 +77,7 @@ class Session:
                 session_id = fields.new_session_id(session_type)
         except fields.InvalidSessionValue as err:
             raise SessionError(str(err), exit_code=2) from None
-        return cls(id=session_id, type=session_type, prompt_version=version, name=name, user=user)
+        return cls(session_id, session_type, version, name, user, experiment, run)
 
     def as_metadata(self) -> dict[str, str]:
         data = {
@@ -82,10 +90,16 @@ class Session:
         return data
 
     def request_metadata(self) -> dict[str, str]:
-        """What every request of the session carries: the session and, if known, its user."""
+        """What every request of the session carries: the session and, if known, its user and
+        experiment run."""
         data = self.as_metadata()
-        if self.user:
-            data[fields.SESSION_USER.key] = self.user
+        for field, value in (
+            (fields.SESSION_USER, self.user),
+            (fields.SESSION_EXPERIMENT, self.experiment),
+            (fields.SESSION_RUN, self.run),
+        ):
+            if value:
+                data[field.key] = value
         return data
 
     def label(self) -> str:

@@ -124,7 +124,7 @@ def test_a_cut_off_last_line_is_skipped(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("argv", "extra", "message"),
     [
-        (["-b", "v9"], None, "--baseline v9: no run of that variant in the ledger (it has v1, v2)"),
+        (["-b", "v9"], None, "--baseline v9: not a variant of this experiment (v1, v2)"),
         ([], None, "--baseline: name the baseline, one of v1, v2"),
         (["-b", "v1", "--chart", "out.pdf"], None, "--chart out.pdf: the chart is a .png or .svg file"),
         (["-b", "v1"], ["not json", "{}"], "line 34 is not JSON"),

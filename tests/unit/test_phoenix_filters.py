@@ -106,6 +106,8 @@ def test_every_report_dimension_has_a_session_key() -> None:
         "prompt_version": "prompt_version",
         "name": "name",
         "user": "user",
+        "experiment": "experiment",
+        "run": "run",
     }
     with pytest.raises(KeyError):
         span_condition({"colour": "red"})

@@ -14,6 +14,10 @@ deterministic function of the request so tests can predict it:
 * ``[[tool:NAME {json}]]`` in the last user message makes the reply a
   ``tool_use`` block; a following message carrying a ``tool_result`` is
   acknowledged with ``Tool result received: done.``.
+* ``[[solve p=X]]`` anywhere in the system prompt or the user's messages (a variant's
+  CLAUDE.md or appended system prompt) makes the fake fix the example repository's bug
+  (examples/repo-src) with probability X, drawn from the conversation's session id:
+  ``Read``, then ``Edit``, then a final text (see :mod:`.solve`).
 * Faults are injected with the ``x-fake-fault`` header or ``[[fault:VALUE]]``:
   ``400``, ``429``, ``500``, ``529``, ``timeout`` (stall 300 s), ``drop``
   (cut the connection mid-stream, or before any response when not streaming) and
@@ -26,7 +30,8 @@ Run it with ``python -m claude_session.testing.fake_upstream [--host 127.0.0.1]
 [--log-level warning]`` or embed :func:`create_app` in another ASGI server.
 
 Modules: :mod:`.directives` reads request bodies (text, ``[[...]]`` directives),
-:mod:`.messages` builds replies (usage, Messages JSON, SSE events, error bodies),
+:mod:`.solve` plans the ``[[solve]]`` steps, :mod:`.messages` builds replies (usage, Messages
+JSON, SSE events, error bodies),
 :mod:`.app` is the Starlette app and :mod:`.server` the uvicorn process.
 """
 

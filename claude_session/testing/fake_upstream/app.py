@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from claude_session.testing.fake_upstream import solve
 from claude_session.testing.fake_upstream.directives import (
     DirectiveError,
     JsonObject,
@@ -34,6 +35,7 @@ from claude_session.testing.fake_upstream.messages import (
     error_body,
     format_sse,
     plan_reply,
+    planned_step,
     request_id,
     stream_events,
 )
@@ -244,7 +246,11 @@ class FakeUpstream:
             return body
         try:
             directives = parse_directives(body)
-            plan = plan_reply(body, self.reply_words, directives)
+            step = solve.next_step(body, request.headers.get(solve.SESSION_HEADER))
+            if step is not None:
+                plan = planned_step(body, directives, step.text, step.tool)
+            else:
+                plan = plan_reply(body, self.reply_words, directives)
         except DirectiveError as exc:
             return _error(400, "invalid_request_error", str(exc))
         fault = requested_fault(request.headers.get("x-fake-fault"), directives)

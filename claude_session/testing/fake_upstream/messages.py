@@ -108,6 +108,17 @@ def plan_reply(body: JsonObject, reply_words: int, directives: Directives | None
     return ReplyPlan(kind, text, "end_turn", usage)
 
 
+def planned_step(
+    body: JsonObject, directives: Directives, text: str, tool: tuple[str, JsonObject] | None
+) -> ReplyPlan:
+    """A reply decided elsewhere (the ``[[solve]]`` steps): ``text``, then the ``tool`` call if any."""
+    kind: ReplyKind = "tool_use" if tool else "text"
+    usage = _usage_numbers(body, directives, kind, text)
+    if tool is not None:
+        return ReplyPlan(kind, text, "tool_use", usage, tool_name=tool[0], tool_input=tool[1])
+    return ReplyPlan(kind, text, "end_turn", usage)
+
+
 def compute_usage(body: JsonObject, reply_words: int) -> dict[str, int]:
     """The usage block the fake reports for ``body`` (see the package docstring for the rules)."""
     return plan_reply(body, reply_words).usage

@@ -1,0 +1,6 @@
+"""Arithmetic for the example experiment."""
+
+
+def add(a: int, b: int) -> int:
+    """The sum of a and b."""
+    return a - b
