@@ -1,4 +1,4 @@
-"""`claude-session experiment init|run|status|report`: controlled experiments of prompt variants."""
+"""`claude-session experiment init|run|status|report|demo`: controlled experiments of prompt variants."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ examples:
   claude-session experiment run experiment.toml -j 3
   claude-session experiment run experiment.toml --shard 1/2   (and 2/2 elsewhere)
   claude-session experiment status experiment.toml
-  claude-session experiment report experiment.toml   (the verdict; --help for its options)"""
+  claude-session experiment report experiment.toml   (the verdict; --help for its options)
+  claude-session experiment demo                     (offline, on a private stack, to a verdict)"""
 
 
 def build_parser() -> Parser:
@@ -34,7 +35,9 @@ def build_parser() -> Parser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="init|run|status|report", parser_class=Parser)
+    commands = parser.add_subparsers(
+        dest="command", metavar="init|run|status|report|demo", parser_class=Parser
+    )
     commands.required = True
     init = commands.add_parser("init", help="write a commented example experiment and its example repository")
     init.add_argument(
@@ -53,16 +56,15 @@ def build_parser() -> Parser:
     commands.add_parser(
         "report",
         help="the verdict per variant against the baseline, and the runs in Phoenix's experiments",
-        add_help=False,  # its own parser (cli/experiment_report.py) answers --help
+        add_help=False,  # listed here; cli/main.py sends it to cli/experiment_report.py
+    )
+    commands.add_parser(
+        "demo", help="a small experiment offline on a private stack, to its verdict", add_help=False
     )
     return parser
 
 
 def main(argv: list[str], ctx: Context) -> int:
-    if argv[:1] == ["report"]:
-        from claude_session.cli import experiment_report
-
-        return experiment_report.main(argv[1:], ctx)
     args = build_parser().parse_args(argv)
     if args.command == "init":
         return cmd_init(Path(args.file), ctx)

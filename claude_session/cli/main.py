@@ -430,6 +430,14 @@ def _lazy(module: str, function: str = "main") -> Command:
     return run
 
 
+def cmd_experiment(argv: list[str], ctx: Context) -> int:
+    """`experiment init|run|status` (cli/experiment.py); `report` and `demo` have their own modules."""
+    module = {"report": "experiment_report", "demo": "experiment_demo"}.get(argv[0] if argv else "")
+    if module is None:
+        return _lazy("experiment")(argv, ctx)
+    return _lazy(module)(argv[1:], ctx)
+
+
 SUBCOMMANDS: dict[str, Command] = {
     "up": cmd_up,
     "down": cmd_down,
@@ -440,7 +448,7 @@ SUBCOMMANDS: dict[str, Command] = {
     "sessions": _lazy("report", "sessions_main"),
     "rate": _lazy("rate"),
     "demo": _lazy("demo"),
-    "experiment": _lazy("experiment"),
+    "experiment": cmd_experiment,
 }
 
 
