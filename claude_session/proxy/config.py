@@ -26,6 +26,12 @@ def build(upstream_url: str, with_server_key: bool) -> dict[str, Any]:
     return {
         "model_list": [{"model_name": "*", "litellm_params": params}],
         "litellm_settings": {"callbacks": ["arize_phoenix"]},
+        # One upstream attempt per client request (Claude Code's LLM gateway protocol): Claude
+        # Code retries 429/5xx/529 itself, with backoff and retry-after; a proxy retry on top
+        # multiplies the attempts during an overload and hides the upstream's status. No
+        # cooldown either: with one deployment it would answer the proxy's own errors for the
+        # upstream's. README: "What the proxy changes and what it never changes".
+        "router_settings": {"num_retries": 0, "disable_cooldowns": True},
         "general_settings": {
             "master_key": "os.environ/LITELLM_MASTER_KEY",
             "forward_client_headers_to_llm_api": True,
