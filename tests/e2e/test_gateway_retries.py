@@ -77,7 +77,10 @@ def test_claude_code_retries_an_overloaded_upstream_and_the_report_counts_its_at
     # Three LLM spans (two ERROR, one OK) reach Phoenix in batches; then the report reads them.
     spans = wait_for_spans(live_stack, {"session.id": session_id}, 3)
     assert sorted(span["status_code"] for span in spans) == ["ERROR", "ERROR", "OK"]
-    assert len({span["context"]["trace_id"] for span in spans}) == 3  # one client request each
+    # One proxy request (a root span) per client attempt, each holding its one upstream attempt.
+    roots = wait_for_spans(live_stack, {"session.id": session_id}, 3, name="litellm_proxy_request")
+    assert len(roots) == 3
+    assert {span["context"]["trace_id"] for span in roots} == {span["context"]["trace_id"] for span in spans}
     time.sleep(2)
     (group,) = _report(live_stack, session_id)["groups"]
     assert group["requests"] == 3
