@@ -277,7 +277,11 @@ class LocalStack:
             spool_dir=self.state.spool,
         )
         self.state.proxy_config.write_text(
-            proxy_config.render(self.settings.upstream_url, bool(env.get("ANTHROPIC_API_KEY")))
+            proxy_config.render(
+                self.settings.upstream_url,
+                bool(env.get("ANTHROPIC_API_KEY")),
+                proxy_config.retries_from(self.environ),
+            )
         )
         argv = proxy_argv(self.settings, self.state.proxy_config)
         return procs.start(

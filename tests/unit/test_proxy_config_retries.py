@@ -1,0 +1,47 @@
+"""The generated proxy config makes one upstream attempt per client request unless the operator
+sets CLAUDE_SESSION_PROXY_RETRIES; a bad value is one usage line, exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from claude_session.errors import UsageError
+from claude_session.proxy import config
+
+
+def _router(text: str) -> dict[str, object]:
+    settings: dict[str, object] = yaml.safe_load(text)["router_settings"]
+    return settings
+
+
+def test_by_default_the_proxy_does_not_retry_nor_cool_down() -> None:
+    assert _router(config.render("http://upstream", False)) == {"num_retries": 0, "disable_cooldowns": True}
+    assert config.retries_from({}) == 0
+    assert config.retries_from({config.RETRIES_ENV: " "}) == 0
+
+
+def test_an_operator_turns_retries_back_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.retries_from({config.RETRIES_ENV: "2"}) == 2
+    monkeypatch.setenv(config.RETRIES_ENV, "2")
+    out = tmp_path / "litellm.yaml"
+    assert config.main(["--upstream", "http://u", "--output", str(out)]) == 0
+    assert _router(out.read_text())["num_retries"] == 2
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "11", "1.5"])
+def test_a_bad_retry_count_is_a_usage_error(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(UsageError) as excinfo:
+        config.retries_from({config.RETRIES_ENV: value})
+    assert excinfo.value.exit_code == 2
+    monkeypatch.setenv(config.RETRIES_ENV, value)
+    out = tmp_path / "litellm.yaml"
+    assert config.main(["--upstream", "http://u", "--output", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"claude_session.proxy.config: {config.RETRIES_ENV}={value!r}: use a whole number from 0 to 10\n"
+    )
+    assert not out.exists()
