@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from claude_session.session import fields
+from claude_session.session import fields, launcher
 from claude_session.testing.fake_upstream import ERROR_FAULTS, error_body
 from claude_session.testing.fake_upstream.faults import RATE_LIMIT_REQUESTS, RATE_LIMIT_TOKENS, retryable
-from tests.support import MODEL, Stack
+from tests.support import MODEL, Stack, wait_for_spans
 
 STATUSES = ("400", "401", "403", "404", "413", "429", "500", "529")
 RATE_LIMIT = {
@@ -182,3 +182,23 @@ def test_a_body_anthropic_refuses_gets_anthropic_s_400_through_the_proxy(
     assert error["type"] == "invalid_request_error"
     assert error["message"].startswith(reason)
     assert len(_attempts(live_stack, conversation)) == 1
+
+
+def test_a_stream_that_ends_with_an_error_event_is_logged_as_an_error(live_stack: Stack) -> None:
+    """The client got the upstream's error event; Phoenix records a failed attempt (patch 0019; it was an
+    OK span), with the usage the stream reported before it failed (the fake's message_start: the input
+    tokens and 1 output token) and its cost."""
+    session = launcher.Session.new("gateway", "v1", "in-stream error").as_metadata()
+    prompt = "gateway conformance [[usage in=300 out=40]]"
+    response = live_stack.messages(
+        session, stream=True, prompt=prompt, extra_headers={"x-fake-fault": "stream-529"}
+    )
+    assert response.status_code == 200, response.text
+    assert _sse_events(response.text)[-1][0] == "error"
+    (span,) = wait_for_spans(live_stack, {"session.id": session["session_id"]}, 1)
+    assert span["status_code"] == "ERROR"
+    attributes = span["attributes"]
+    assert attributes["metadata.usage_object.prompt_tokens"] == 300
+    assert attributes["metadata.usage_object.completion_tokens"] == 1
+    # Billed at claude-sonnet-4-5's list price (USD 3 and 15 per million input and output tokens).
+    assert attributes["llm.cost.total"] == pytest.approx(300 * 3e-6 + 1 * 15e-6, rel=1e-9)
