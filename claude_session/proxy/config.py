@@ -64,9 +64,8 @@ def render(upstream_url: str, with_server_key: bool, num_retries: int = 0) -> st
 
 # --- Docker image: docker/entrypoint.sh renders the config with this (issue: Docker) ---
 def main(argv: list[str] | None = None) -> int:
-    """`python -m claude_session.proxy.config --upstream URL --output FILE` (retries: RETRIES_ENV)."""
+    """`python -m claude_session.proxy.config --upstream URL --output FILE [--num-retries N]`."""
     import argparse
-    import os
     import sys
     from pathlib import Path
 
@@ -78,9 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the proxy has its own ANTHROPIC_API_KEY (referenced, never written)",
     )
+    parser.add_argument(
+        "--num-retries",
+        default="",
+        metavar="N",
+        help=f"LiteLLM's retries per client request, 0 to {MAX_RETRIES} "
+        f"(default 0; the image passes {RETRIES_ENV})",
+    )
     args = parser.parse_args(argv)
     try:
-        retries = retries_from(os.environ)
+        retries = retries_from({RETRIES_ENV: args.num_retries})
     except UsageError as err:
         print(f"claude_session.proxy.config: {err}", file=sys.stderr)
         return err.exit_code

@@ -23,24 +23,23 @@ def test_by_default_the_proxy_does_not_retry_nor_cool_down() -> None:
     assert config.retries_from({config.RETRIES_ENV: " "}) == 0
 
 
-def test_an_operator_turns_retries_back_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_operator_turns_retries_back_on(tmp_path: Path) -> None:
     assert config.retries_from({config.RETRIES_ENV: "2"}) == 2
-    monkeypatch.setenv(config.RETRIES_ENV, "2")
     out = tmp_path / "litellm.yaml"
-    assert config.main(["--upstream", "http://u", "--output", str(out)]) == 0
+    # docker/entrypoint.sh passes CLAUDE_SESSION_PROXY_RETRIES this way.
+    assert config.main(["--upstream", "http://u", "--output", str(out), "--num-retries", "2"]) == 0
     assert _router(out.read_text())["num_retries"] == 2
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "11", "1.5"])
 def test_a_bad_retry_count_is_a_usage_error(
-    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(UsageError) as excinfo:
         config.retries_from({config.RETRIES_ENV: value})
     assert excinfo.value.exit_code == 2
-    monkeypatch.setenv(config.RETRIES_ENV, value)
     out = tmp_path / "litellm.yaml"
-    assert config.main(["--upstream", "http://u", "--output", str(out)]) == 2
+    assert config.main(["--upstream", "http://u", "--output", str(out), "--num-retries", value]) == 2
     assert capsys.readouterr().err == (
         f"claude_session.proxy.config: {config.RETRIES_ENV}={value!r}: use a whole number from 0 to 10\n"
     )
