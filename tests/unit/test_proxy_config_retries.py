@@ -10,6 +10,10 @@ import yaml
 
 from claude_session.errors import UsageError
 from claude_session.proxy import config
+from claude_session.stack import procs
+from claude_session.stack.local import LocalStack
+from claude_session.stack.settings import StackSettings
+from claude_session.stack.state import StatePaths
 
 
 def _router(text: str) -> dict[str, object]:
@@ -44,3 +48,11 @@ def test_a_bad_retry_count_is_a_usage_error(
         f"claude_session.proxy.config: {config.RETRIES_ENV}={value!r}: use a whole number from 0 to 10\n"
     )
     assert not out.exists()
+
+
+def test_up_refuses_a_bad_retry_count_before_starting_anything(tmp_path: Path) -> None:
+    state = StatePaths(tmp_path)
+    stack = LocalStack(StackSettings(offline=True), state, {config.RETRIES_ENV: "many"})
+    with pytest.raises(UsageError, match="use a whole number from 0 to 10"):
+        stack.up()
+    assert [name for name in ("upstream", "phoenix", "proxy") if procs.read_pid(state.pid_file(name))] == []
