@@ -42,7 +42,7 @@ proxy_config() {
   [[ -n "${ANTHROPIC_API_KEY:-}" ]] && key_option=(--server-key)
   dir="$(mktemp -d)"
   python -m claude_session.proxy.config --upstream "${upstream}" "${key_option[@]}" \
-    --output "${dir}/litellm.yaml" >&2 \
+    --num-retries "${CLAUDE_SESSION_PROXY_RETRIES:-}" --output "${dir}/litellm.yaml" >&2 \
     || die "cannot render the LiteLLM config"
   echo "${dir}/litellm.yaml"
 }

@@ -83,7 +83,13 @@ def build_parser(prog: str, sessions: bool) -> Parser:
             help="deprecated: the verdicts say 'too few sessions to tell' from the width of the "
             "intervals; given, it still warns when a compared group has fewer than N sessions",
         )
-        parser.add_argument("--chart", type=Path, metavar="FILE", help="write a self-contained HTML chart")
+        parser.add_argument(
+            "--chart",
+            type=Path,
+            metavar="FILE",
+            help="write a chart to FILE; its extension picks the format: .png or .svg a picture "
+            "(needs matplotlib), any other an HTML page with the chart inline",
+        )
         parser.add_argument(
             "--no-phoenix-check",
             action="store_true",

@@ -10,7 +10,10 @@ Installed on LiteLLM's proxy app (patches 0003 and 0004, through the overlay). T
   when the request arrived (`metadata.pinned_defaults`). On the way it refuses, with a
   400, the other x-* headers stock LiteLLM would turn into a 500: a non-ASCII value (it is
   forwarded upstream, where the HTTP client refuses it) or a non-numeric
-  x-litellm-timeout / -stream-timeout / -num-retries.
+  x-litellm-timeout / -stream-timeout / -num-retries, and an id header LiteLLM makes its trace
+  or session id (`x-claude-code-session-id` and the like) longer than 128 characters. A
+  Messages request body that is not a JSON object, or has no `model`, gets Anthropic's 400
+  too (see request_body).
 - `tag_request`, called at the start of the proxy's pre-call hook (which every
   LLM route runs, pass-through included), copies that session into the request's
   metadata as `requester_metadata`, where logging picks it up.
@@ -22,13 +25,14 @@ not the HTTP request; both run in the request's own task.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 from claude_session.core import fields, gateway_hints
-from claude_session.proxy import metadata, warmup
+from claude_session.proxy import metadata, request_body, warmup
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -73,6 +77,13 @@ class SessionMetadataMiddleware:
         except _BadHeader as err:
             await _reject(send, str(err))
             return
+        if scope.get("method") == "POST" and scope.get("path") in request_body.MESSAGES_PATHS:
+            raw = await _read_body(receive)
+            refused = request_body.problem(raw)
+            if refused is not None:
+                await _reject(send, refused)
+                return
+            receive = _replay(raw, receive)
         token = _request_session.set(session or None)
         try:
             with metadata.pinned_defaults():
@@ -87,6 +98,11 @@ class _BadHeader(ValueError):
 
 # LiteLLM parses these with a bare float()/int(): a non-number would end as a 500.
 _NUMERIC_CONTROLS = frozenset({b"x-litellm-timeout", b"x-litellm-stream-timeout", b"x-litellm-num-retries"})
+# Headers LiteLLM takes as the request's trace or session id (x-litellm-trace-id, then
+# x-litellm-session-id, any x-<vendor>-session-id such as Claude Code's, x-session-id): it
+# puts the value on every span, so one longer than an id is refused, not logged.
+_ID_HEADER = re.compile(rb"x-litellm-trace-id|x-(?:[a-z0-9-]+-)?session-id")
+MAX_ID_HEADER_CHARS = 128
 
 
 def _session_from(raw_headers: Any) -> dict[str, str]:
@@ -103,9 +119,36 @@ def _session_from(raw_headers: Any) -> dict[str, str]:
             raise _BadHeader(f"header {name.decode('latin-1')}: only ASCII values are accepted")
         if name in _NUMERIC_CONTROLS and not _is_number(value):
             raise _BadHeader(f"header {name.decode()}: must be a number")
+        if len(value) > MAX_ID_HEADER_CHARS and _ID_HEADER.fullmatch(name):
+            raise _BadHeader(
+                f"header {name.decode()}: at most {MAX_ID_HEADER_CHARS} characters (got {len(value)})"
+            )
         if name in _WATCHED:
             watched.append((name.decode("latin-1"), value.decode("latin-1")))
     return {**fields.from_headers(watched), **gateway_hints.from_headers(watched)}
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole request body (LiteLLM reads it whole too, before anything is sent upstream)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client left: LiteLLM sees an empty body and the disconnect is not replayed
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, then defers to the real one."""
+    pending = [{"type": "http.request", "body": raw, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 def _is_number(value: bytes) -> bool:

@@ -168,8 +168,13 @@ def table(report: Report, width: int = WIDTH) -> str:
         lines.append("")
         for comparison in report.comparisons:
             summary = comparison.summary()
+            if len(summary) <= width:
+                lines.append(summary)
+                continue
+            # "A vs B:" on its own line(s), the figures below it; long labels wrap too.
             head, _, rest = summary.partition(": ")
-            lines += [summary] if len(summary) <= width else [f"{head}:", f"  {rest}"]
+            lines += textwrap.wrap(f"{head}:", width, subsequent_indent="  ")
+            lines += textwrap.wrap(rest, width, initial_indent="  ", subsequent_indent="  ")
     lines += _warnings(report, width)
     lines += ["", *_filters_section(report)]
 

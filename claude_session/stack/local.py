@@ -113,6 +113,7 @@ class LocalStack:
         if self.settings.phoenix_auth and not self.settings.phoenix_api_key_file:
             self.settings = self.settings.replace(phoenix_api_key_file=str(self.state.phoenix_api_key))
         self.settings.extra_prices()  # a bad price file stops here, before anything starts
+        proxy_config.retries_from(self.environ)  # so does a bad CLAUDE_SESSION_PROXY_RETRIES
         if not self.settings.phoenix_auth:
             self.settings.phoenix_api_key(self.environ)  # a bad key file stops here too
         self._check_ports(missing)
@@ -282,7 +283,11 @@ class LocalStack:
             spool_dir=self.state.spool,
         )
         self.state.proxy_config.write_text(
-            proxy_config.render(self.settings.upstream_url, bool(env.get("ANTHROPIC_API_KEY")))
+            proxy_config.render(
+                self.settings.upstream_url,
+                bool(env.get("ANTHROPIC_API_KEY")),
+                proxy_config.retries_from(self.environ),
+            )
         )
         argv = proxy_argv(self.settings, self.state.proxy_config)
         return procs.start(

@@ -29,21 +29,43 @@ def _still_serving(stack: Stack) -> None:
     assert response.status_code == 200, response.text
 
 
+def _anthropic_error(answer: bytes) -> dict:
+    error = _body_json(answer)
+    assert error["type"] == "error", error
+    assert error["error"]["type"] == "invalid_request_error", error
+    return error["error"]
+
+
 def test_malformed_json_gets_400(live_stack: Stack) -> None:
     answer = raw_request(live_stack.settings.proxy_port, key_header(live_stack), body=b'{"model": "claude-')
     assert status_of(answer) == 400, answer[:300]
-    assert b"Invalid JSON payload" in answer
+    assert _anthropic_error(answer)["message"].startswith("Invalid JSON payload")
     _still_serving(live_stack)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LiteLLM 1.108.7: a JSON body that is not an object crashes auth "
-    "(auth_utils.pre_db_read_auth_checks: 'list' object has no attribute 'get') -> 500",
-)
-def test_json_body_that_is_not_an_object_gets_400(live_stack: Stack) -> None:
-    answer = raw_request(live_stack.settings.proxy_port, key_header(live_stack), body=b"[1, 2]")
+# Formerly a strict xfail: LiteLLM 1.108.7's auth step called .get on a list (a 500); the session
+# middleware now answers Anthropic's 400 first.
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
+def test_json_body_that_is_not_an_object_gets_400(live_stack: Stack, body: bytes) -> None:
+    answer = raw_request(live_stack.settings.proxy_port, key_header(live_stack), body=body)
     assert status_of(answer) == 400, answer[:300]
+    assert _anthropic_error(answer)["message"].startswith("Invalid JSON payload: the request body must be")
+    _still_serving(live_stack)
+
+
+def test_a_5kb_conversation_id_is_refused_before_it_reaches_a_span(live_stack: Stack) -> None:
+    """LiteLLM takes x-claude-code-session-id as its trace id: 5 KB of it landed on every span.
+    Refused by the middleware, the request never reaches LiteLLM, so no span is made."""
+    answer = raw_request(
+        live_stack.settings.proxy_port,
+        key_header(live_stack) + header_line(fields.CLAUDE_CODE_HEADER, b"c" * 5000),
+    )
+    assert status_of(answer) == 400, answer[:300]
+    assert (
+        _anthropic_error(answer)["message"]
+        == f"header {fields.CLAUDE_CODE_HEADER}: at most 128 characters (got 5000)"
+    )
+    _still_serving(live_stack)
 
 
 # LiteLLM 1.108.7 parses these with bare float()/int() (a 500); the session middleware refuses them first.

@@ -288,6 +288,30 @@ def test_entrypoint_without_master_key_is_one_line_and_exit_1(
 
 
 @pytest.mark.slow  # runs a process
+@pytest.mark.parametrize(("retries", "expected"), [(None, 0), ("", 0), ("2", 2)])
+def test_entrypoint_makes_one_upstream_attempt_unless_retries_are_asked_for(
+    fake_litellm: tuple[Path, dict[str, str]], retries: str | None, expected: int
+) -> None:
+    _, env = fake_litellm
+    extra = {} if retries is None else {"CLAUDE_SESSION_PROXY_RETRIES": retries}
+    done = run_entrypoint({**env, "LITELLM_MASTER_KEY": "sk-entrypoint-test-key", **extra})
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout.split("\n", 1)[1].rsplit("API_BASE", 1)[0])
+    assert config["router_settings"] == {"num_retries": expected, "disable_cooldowns": True}
+
+
+@pytest.mark.slow  # runs a process
+def test_entrypoint_refuses_a_bad_retry_count(fake_litellm: tuple[Path, dict[str, str]]) -> None:
+    _, env = fake_litellm
+    done = run_entrypoint(
+        {**env, "LITELLM_MASTER_KEY": "sk-entrypoint-test-key", "CLAUDE_SESSION_PROXY_RETRIES": "x"}
+    )
+    assert done.returncode != 0
+    assert "CLAUDE_SESSION_PROXY_RETRIES='x': use a whole number from 0 to 10" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow  # runs a process
 def test_entrypoint_renders_the_projects_config_and_binds_all_interfaces(
     fake_litellm: tuple[Path, dict[str, str]],
 ) -> None:

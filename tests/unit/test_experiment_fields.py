@@ -90,10 +90,10 @@ async def test_the_proxy_reads_them_from_the_headers(client: httpx.AsyncClient) 
     response = await client.post(
         "/v1/messages",
         headers={"x-session-tracking-id": "s-1", EXPERIMENT.header: "e1", RUN.header: "4"},
-        json={},
+        json={"model": "claude-test"},  # the proxy refuses a Messages body without one
     )
     assert response.json()["session"] == {"session_id": "s-1", EXPERIMENT.key: "e1", RUN.key: "4"}
-    refused = await client.post("/v1/messages", headers={RUN.header: "four"}, json={})
+    refused = await client.post("/v1/messages", headers={RUN.header: "four"}, json={"model": "claude-test"})
     assert refused.status_code == 400 and RUN.header in refused.json()["error"]["message"]
 
 

@@ -464,6 +464,10 @@ _FAULTS = [
     ("500", 500, "api_error", None),
     ("529", 529, "overloaded_error", "Overloaded"),
     ("400", 400, "invalid_request_error", None),
+    ("401", 401, "authentication_error", None),
+    ("403", 403, "permission_error", None),
+    ("404", 404, "not_found_error", None),
+    ("413", 413, "request_too_large", None),
 ]
 
 
@@ -481,7 +485,10 @@ async def test_error_faults(
     payload = _assert_error(response, status, error_type)
     if message is not None:
         assert payload == {"type": "error", "error": {"type": error_type, "message": message}}
-    assert response.headers.get("retry-after") == ("1" if status == 429 else None)
+    retryable = status in (429, 500, 529)  # what Anthropic tells clients to retry
+    assert response.headers.get("retry-after") == ("1" if retryable else None)
+    assert response.headers["x-should-retry"] == ("true" if retryable else "false")
+    assert response.headers["anthropic-ratelimit-requests-limit"].isdigit()
 
 
 async def test_fault_header_wins_over_marker(client: httpx.AsyncClient) -> None:

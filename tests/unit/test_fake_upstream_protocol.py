@@ -144,7 +144,7 @@ def test_requested_fault_header_wins_and_is_normalised() -> None:
     assert requested_fault(" Drop ", marker) == "drop"
     assert requested_fault("", Directives()) is None
     assert requested_fault("  ", Directives()) is None
-    assert set(ERROR_FAULTS) == {"400", "429", "500", "529"}
+    assert set(ERROR_FAULTS) == {"400", "401", "403", "404", "413", "429", "500", "529"}
 
 
 # --------------------------------------------------------------------------- usage rules

@@ -45,6 +45,9 @@ HINT_ATTRIBUTES = {
     "claude_code.prompt_id": "0b0c5f0e-2222-4c4c-8d8d-123456789abc",
 }
 
+# The Messages routes refuse a body without a model (test_proxy_request_body.py).
+MODEL = "claude-sonnet-4-5"
+
 
 # --------------------------------------------------------------------------- the table
 
@@ -144,7 +147,9 @@ async def test_hints_reach_requester_metadata_with_the_session(
     client: httpx.AsyncClient, recorder: Recorder
 ) -> None:
     headers = {"x-session-tracking-type": "debugging", "x-claude-code-session-id": "conv-1", **HINT_HEADERS}
-    response = await client.post("/v1/messages", headers=headers, json={"metadata": {"user_id": "u"}})
+    response = await client.post(
+        "/v1/messages", headers=headers, json={"model": MODEL, "metadata": {"user_id": "u"}}
+    )
     assert response.status_code == 200
     expected = {"session_type": "debugging", "claude_code_session_id": "conv-1", **HINT_METADATA}
     assert recorder.sessions == [expected]
@@ -154,7 +159,9 @@ async def test_hints_reach_requester_metadata_with_the_session(
 @pytest.mark.anyio
 async def test_hints_alone_are_recorded_for_any_client(client: httpx.AsyncClient, recorder: Recorder) -> None:
     response = await client.post(
-        "/v1/messages", headers={"X-Claude-Code-Request-Class": "main", "x-claude-code-prompt-id": "p-1"}
+        "/v1/messages",
+        headers={"X-Claude-Code-Request-Class": "main", "x-claude-code-prompt-id": "p-1"},
+        json={"model": MODEL},
     )
     assert response.status_code == 200
     assert recorder.sessions == [{"claude_code_request_class": "main", "claude_code_prompt_id": "p-1"}]
@@ -169,14 +176,16 @@ async def test_an_invalid_hint_is_dropped_not_refused(client: httpx.AsyncClient,
         "x-claude-code-agent-id": "x" * (gateway_hints.MAX_LEN + 1),
         "x-claude-code-prompt-id": "bad/slash",
     }
-    response = await client.post("/v1/messages", headers=headers)
+    response = await client.post("/v1/messages", headers=headers, json={"model": MODEL})
     assert response.status_code == 200
     assert recorder.sessions == [{"session_type": "debugging", "claude_code_request_class": "main"}]
 
 
 @pytest.mark.anyio
 async def test_only_invalid_hints_leave_no_session(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    response = await client.post("/v1/messages", headers={"x-claude-code-request-class": "?"})
+    response = await client.post(
+        "/v1/messages", headers={"x-claude-code-request-class": "?"}, json={"model": MODEL}
+    )
     assert response.status_code == 200
     assert recorder.sessions == [None]
 

@@ -46,6 +46,8 @@ SESSION = {
     "prompt_version": "v2",
     "session_name": "auth flow",
 }
+# Requests go to a route without the Messages body checks, so any body reaches the app.
+CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture
@@ -74,7 +76,9 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def app(recorder: Recorder) -> SessionMetadataMiddleware:
-    inner = Starlette(routes=[Route("/v1/messages", recorder.endpoint, methods=["POST"])])
+    # The chat route: the Messages routes' own body checks are in test_proxy_request_body.py.
+    routes = [Route(path, recorder.endpoint, methods=["POST"]) for path in ("/v1/messages", CHAT)]
+    inner = Starlette(routes=routes)
     return SessionMetadataMiddleware(inner)
 
 
@@ -86,7 +90,7 @@ async def client(app: SessionMetadataMiddleware) -> AsyncIterator[httpx.AsyncCli
 
 
 async def post(client: httpx.AsyncClient, headers: Mapping[str, Any], body: object = None) -> httpx.Response:
-    return await client.post("/v1/messages", headers=dict(headers), json=body if body is not None else {})
+    return await client.post(CHAT, headers=dict(headers), json=body if body is not None else {})
 
 
 def assert_anthropic_400(response: httpx.Response, *words: str) -> None:
@@ -221,8 +225,8 @@ async def call_raw(app: SessionMetadataMiddleware, headers: list[tuple[bytes, by
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/v1/messages",
-        "raw_path": b"/v1/messages",
+        "path": CHAT,
+        "raw_path": CHAT.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": [(b"content-type", b"application/json"), (b"content-length", b"2"), *headers],

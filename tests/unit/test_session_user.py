@@ -224,7 +224,7 @@ async def test_middleware_tags_the_request_with_its_user(client: httpx.AsyncClie
     response = await client.post(
         "/v1/messages",
         headers={"x-session-tracking-id": "s-1", "X-Session-Tracking-User": ALICE},
-        json={"litellm_metadata": {}},
+        json={"model": "claude-sonnet-4-5", "litellm_metadata": {}},
     )
     assert response.status_code == 200
     body = response.json()
@@ -234,7 +234,11 @@ async def test_middleware_tags_the_request_with_its_user(client: httpx.AsyncClie
 
 @pytest.mark.anyio
 async def test_middleware_refuses_a_bad_user_without_echoing_it(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/messages", headers={"x-session-tracking-user": "evil<script>"}, json={})
+    response = await client.post(
+        "/v1/messages",
+        headers={"x-session-tracking-user": "evil<script>"},
+        json={"model": "claude-sonnet-4-5"},
+    )
     assert response.status_code == 400
     message = response.json()["error"]["message"]
     assert "x-session-tracking-user" in message and "evil" not in message

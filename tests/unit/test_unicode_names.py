@@ -254,7 +254,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.mark.parametrize("value", ROUND_TRIP)
 async def test_the_middleware_decodes_the_name(client: httpx.AsyncClient, value: str) -> None:
     sent = fields.to_headers({"session_type": "code-review", "session_name": value})
-    response = await client.post("/v1/messages", headers=sent, json={})
+    response = await client.post("/v1/messages", headers=sent, json={"model": "claude-sonnet-4-5"})
     assert response.status_code == 200
     assert response.json()["session"] == {"session_type": "code-review", "session_name": value}
 
@@ -270,7 +270,9 @@ async def test_the_middleware_decodes_the_name(client: httpx.AsyncClient, value:
     ],
 )
 async def test_the_middleware_refuses_a_bad_name(client: httpx.AsyncClient, raw: bytes, words: str) -> None:
-    response = await client.post("/v1/messages", headers=[(NAME.header.encode(), raw)], json={})
+    response = await client.post(
+        "/v1/messages", headers=[(NAME.header.encode(), raw)], json={"model": "claude-sonnet-4-5"}
+    )
     assert response.status_code == 400
     message = json.loads(response.content)["error"]["message"]
     assert message.startswith("invalid session header: header x-session-tracking-name:") and words in message
@@ -279,7 +281,7 @@ async def test_the_middleware_refuses_a_bad_name(client: httpx.AsyncClient, raw:
 @pytest.mark.anyio
 async def test_other_x_headers_still_refuse_non_ascii(client: httpx.AsyncClient) -> None:
     sent = [(b"x-note", "ü".encode()), (NAME.header.encode(), b"auth module %C3%BC")]
-    response = await client.post("/v1/messages", headers=sent, json={})
+    response = await client.post("/v1/messages", headers=sent, json={"model": "claude-sonnet-4-5"})
     assert response.status_code == 400
     assert "x-note: only ASCII" in response.json()["error"]["message"]
 

@@ -18,12 +18,21 @@ deterministic function of the request so tests can predict it:
   CLAUDE.md or appended system prompt) makes the fake fix the example repository's bug
   (examples/repo-src) with probability X, drawn from the conversation's session id:
   ``Read``, then ``Edit``, then a final text (see :mod:`.solve`).
+* Like Anthropic, it refuses with a 400 ``invalid_request_error`` a body without ``model``,
+  without a positive integer ``max_tokens``, whose ``messages`` is not a non-empty list of
+  role/content objects, or with a content block of an unknown type (:mod:`.validation`).
+  Every answer carries ``request-id`` and ``anthropic-ratelimit-*`` headers; a retryable
+  error (429, 5xx, 529) ``retry-after`` and ``x-should-retry: true`` (:mod:`.faults`).
 * Faults are injected with the ``x-fake-fault`` header or ``[[fault:VALUE]]``:
-  ``400``, ``429``, ``500``, ``529``, ``timeout`` (stall 300 s), ``drop``
+  ``400``, ``401``, ``403``, ``404``, ``413``, ``429``, ``500``, ``529``; ``529x2`` (that
+  error for the first 2 attempts of the ``x-claude-code-session-id`` conversation, then
+  answers); ``stream-529`` (a streamed reply that sends ``message_start``, ``ping``, then an
+  ``error`` event); ``timeout`` (stall 300 s), ``drop``
   (cut the connection mid-stream, or before any response when not streaming) and
   ``pause`` (a streamed reply holds 4 s after its first text delta, then completes).
 * ``GET /_fake/requests`` shows the last 200 requests that reached
-  ``/v1/messages*``; ``DELETE /_fake/requests`` clears them.
+  ``/v1/messages*`` (``total`` counts every attempt); ``DELETE /_fake/requests`` clears them
+  and the per-conversation fault counts.
 
 Run it with ``python -m claude_session.testing.fake_upstream [--host 127.0.0.1]
 [--port 8089] [--think-ms 0] [--reply-words 24] [--chunk-words 4]

@@ -20,16 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from claude_session.testing.fake_upstream import solve
+from claude_session.testing.fake_upstream import solve, validation
 from claude_session.testing.fake_upstream.directives import (
     DirectiveError,
     JsonObject,
     parse_directives,
     requested_fault,
 )
+from claude_session.testing.fake_upstream.faults import FaultPlan, UnknownFault, answer_headers, plan_fault
 from claude_session.testing.fake_upstream.messages import (
     ERROR_FAULTS,
-    FLOW_FAULTS,
     build_message,
     compute_usage,
     error_body,
@@ -55,31 +55,17 @@ PAUSE_SECONDS: Final = 4.0
 # --------------------------------------------------------------------------- HTTP helpers
 
 
-def _error(status: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, error_type: str, message: str) -> JSONResponse:
+    # Anthropic's headers on every answer: clients (Claude Code's SDK included) honour
+    # retry-after and x-should-retry on 429, 5xx and 529.
     return JSONResponse(
-        error_body(error_type, message),
-        status_code=status,
-        headers={"request-id": request_id(), **(headers or {})},
+        error_body(error_type, message), status_code=status, headers=answer_headers(request_id(), status)
     )
 
 
 def _fault_response(fault: str) -> JSONResponse:
     status, error_type, message = ERROR_FAULTS[fault]
-    # Clients (Claude Code's SDK included) honour retry-after on 429.
-    extra = {"retry-after": "1"} if status == 429 else None
-    return _error(status, error_type, message, extra)
-
-
-def _validate(body: object) -> str | None:
-    """Why the body is not a Messages request, or None when it is acceptable."""
-    if not isinstance(body, dict):
-        return "request body must be a JSON object"
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return "model: Field required"
-    if not isinstance(body.get("messages"), list):
-        return "messages: Field required"
-    return None
+    return _error(status, error_type, message)
 
 
 def _headers_dict(request: Request) -> dict[str, str]:
@@ -185,6 +171,8 @@ class FakeUpstream:
         self.timeout_fault_seconds = timeout_fault_seconds
         self.requests: deque[JsonObject] = deque(maxlen=REQUEST_LOG_SIZE)
         self.total_requests = 0
+        # Attempts seen per (conversation, fault) for the "NNNxK" faults.
+        self.fault_attempts: dict[tuple[str, str], int] = {}
         # Set on shutdown so stalled "timeout" requests let go instead of blocking exit.
         self.shutting_down = asyncio.Event()
 
@@ -202,7 +190,7 @@ class FakeUpstream:
             }
         )
 
-    async def _parse(self, request: Request) -> JsonObject | Response:
+    async def _parse(self, request: Request, needs_max_tokens: bool = True) -> JsonObject | Response:
         """Read, record and validate a /v1/messages* body; returns the body or an error response."""
         body, parsed, too_large = await _read_json(request)
         self._record(request, body)
@@ -210,7 +198,7 @@ class FakeUpstream:
             return _error(413, "request_too_large", f"Request exceeds the maximum size of {MAX_BODY_BYTES}")
         if not parsed:
             return _error(400, "invalid_request_error", "There was an error parsing the body: invalid JSON")
-        problem = _validate(body)
+        problem = validation.problem(body, needs_max_tokens=needs_max_tokens)
         if problem is not None or not isinstance(body, dict):
             return _error(400, "invalid_request_error", problem or "request body must be a JSON object")
         return body
@@ -228,17 +216,18 @@ class FakeUpstream:
         cleared = len(self.requests)
         self.requests.clear()
         self.total_requests = 0
+        self.fault_attempts.clear()
         return JSONResponse({"cleared": cleared})
 
     async def count_tokens(self, request: Request) -> Response:
-        body = await self._parse(request)
+        body = await self._parse(request, needs_max_tokens=False)
         if isinstance(body, Response):
             return body
         try:
             usage = compute_usage(body, self.reply_words)
         except DirectiveError as exc:
             return _error(400, "invalid_request_error", str(exc))
-        return JSONResponse({"input_tokens": usage["input_tokens"]}, headers={"request-id": request_id()})
+        return JSONResponse({"input_tokens": usage["input_tokens"]}, headers=answer_headers(request_id()))
 
     async def messages(self, request: Request) -> Response:
         body = await self._parse(request)
@@ -253,21 +242,39 @@ class FakeUpstream:
                 plan = plan_reply(body, self.reply_words, directives)
         except DirectiveError as exc:
             return _error(400, "invalid_request_error", str(exc))
-        fault = requested_fault(request.headers.get("x-fake-fault"), directives)
-        if fault in ERROR_FAULTS:
-            return _fault_response(fault)
-        if fault is not None and fault not in FLOW_FAULTS:
-            return _error(400, "invalid_request_error", f"unknown fake fault {fault!r}")
+        requested = requested_fault(request.headers.get("x-fake-fault"), directives)
+        try:
+            fault_plan = plan_fault(requested) if requested is not None else None
+        except UnknownFault as exc:
+            return _error(400, "invalid_request_error", str(exc))
+        stream = body.get("stream") is True
+        if fault_plan is not None and fault_plan.kind != "flow":
+            if self._fails_now(request, fault_plan) or (fault_plan.kind == "in_stream" and not stream):
+                return _fault_response(fault_plan.name)
+        fault = fault_plan.name if fault_plan is not None and fault_plan.kind == "flow" else None
         early = await self._delay(request, fault)
         if early is not None:
             return early
         message = build_message(plan, body["model"])
-        if body.get("stream") is True:
+        if fault_plan is not None and fault_plan.kind == "in_stream":
+            return self._stream_then_error(message, fault_plan.name)
+        if stream:
             return self._stream(request, message, fault)
         if fault == "drop":
             await _drop_connection(request)
             return Response(status_code=204)  # never reaches the client: the connection is gone
-        return JSONResponse(message, headers={"request-id": request_id()})
+        return JSONResponse(message, headers=answer_headers(request_id()))
+
+    def _fails_now(self, request: Request, fault_plan: FaultPlan) -> bool:
+        """Whether this attempt gets the error of an "error" fault ("NNNxK": only the first K)."""
+        if fault_plan.kind != "error":
+            return False
+        if fault_plan.times is None:
+            return True
+        key = (request.headers.get("x-claude-code-session-id", ""), f"{fault_plan.name}x{fault_plan.times}")
+        seen = self.fault_attempts.get(key, 0)
+        self.fault_attempts[key] = seen + 1
+        return seen < fault_plan.times
 
     async def _delay(self, request: Request, fault: str | None) -> Response | None:
         """Think time, or the stall of the timeout fault; a Response means "stop here"."""
@@ -288,10 +295,24 @@ class FakeUpstream:
         return Response(status_code=204)  # the client is gone; uvicorn discards this
 
     def _stream(self, request: Request, message: JsonObject, fault: str | None) -> Response:
-        headers = {"request-id": request_id(), "cache-control": "no-cache"}
+        headers = {**answer_headers(request_id()), "cache-control": "no-cache"}
         return StreamingResponse(
             self._sse(request, message, fault), media_type="text/event-stream", headers=headers
         )
+
+    def _stream_then_error(self, message: JsonObject, fault: str) -> Response:
+        """A 200 stream that fails after it started: message_start, ping, then an ``error`` event."""
+        _, error_type, text = ERROR_FAULTS[fault]
+        events = list(stream_events(message, self.chunk_words))[:2]
+        frames = [format_sse(name, data) for name, data in events]
+        frames.append(format_sse("error", error_body(error_type, text)))
+
+        async def sse() -> AsyncIterator[str]:
+            for frame in frames:
+                yield frame
+
+        headers = {**answer_headers(request_id()), "cache-control": "no-cache"}
+        return StreamingResponse(sse(), media_type="text/event-stream", headers=headers)
 
     async def _sse(self, request: Request, message: JsonObject, fault: str | None) -> AsyncIterator[str]:
         # One yield per event so clients really receive them incrementally.

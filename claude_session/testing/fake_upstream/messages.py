@@ -36,6 +36,10 @@ _REPLY_VOCABULARY: Final = (
 # fault -> (status, Anthropic error type, message)
 ERROR_FAULTS: Final[dict[str, tuple[int, str, str]]] = {
     "400": (400, "invalid_request_error", "fake invalid request"),
+    "401": (401, "authentication_error", "fake invalid x-api-key"),
+    "403": (403, "permission_error", "fake permission denied"),
+    "404": (404, "not_found_error", "fake model not found"),
+    "413": (413, "request_too_large", "fake request exceeds the maximum allowed number of bytes"),
     "429": (429, "rate_limit_error", "fake rate limit"),
     "500": (500, "api_error", "fake internal server error"),
     "529": (529, "overloaded_error", "Overloaded"),

@@ -30,9 +30,9 @@ LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
 EXIT_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 # How long an idle keep-alive connection stays open. uvicorn's default (5 s) is shorter than
 # the 15 s LiteLLM's aiohttp pool keeps one, so a request sent about 5 s after the last one
-# could go out on a connection the fake was closing: LiteLLM then logs a failed attempt and
-# retries, and Phoenix shows one request as two. Anthropic's API, like most servers, outlasts
-# its clients' pools; so does the fake.
+# could go out on a connection the fake was closing: LiteLLM then logs a failed attempt (the
+# client gets the error, or with proxy retries on, a retry: one request shown as two).
+# Anthropic's API, like most servers, outlasts its clients' pools; so does the fake.
 KEEP_ALIVE_SECONDS: Final = 120
 
 
