@@ -65,7 +65,7 @@ PROJECT = "inproc"
 # The fake's `[[fault:pause]]` hold: long enough to tell the first token from the last.
 PAUSE_SECONDS = 0.3
 # Spans are logged after the reply, in LiteLLM's background logging; this bounds the wait.
-SPAN_WAIT_SECONDS = 30.0
+SPAN_WAIT_SECONDS = 10.0
 # Variables of the caller's environment that would change the proxy's behaviour.
 _CALLER_PREFIXES = ("PHOENIX_", "CLAUDE_SESSION_", "ANTHROPIC_", "LITELLM_", "OTEL_")
 _CALLBACK_NAME = "arize_phoenix"
@@ -95,11 +95,14 @@ class InProcessProxy:
         """At least `count` finished spans for which `match` holds (logging runs after the reply)."""
         deadline = time.monotonic() + SPAN_WAIT_SECONDS
         while True:
-            found = [span for span in self.spans() if match(span)]
+            exported = self.spans()
+            found = [span for span in exported if match(span)]
             if len(found) >= count:
                 return found
             if time.monotonic() > deadline:
-                raise HarnessError(f"expected {count} matching spans, the proxy exported {len(found)}")
+                raise HarnessError(
+                    f"expected {count} matching spans; {len(found)} of the {len(exported)} exported match"
+                )
             time.sleep(0.01)
 
 

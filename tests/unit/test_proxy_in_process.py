@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
 
 from claude_session.session import custom_headers, fields, launcher
 from claude_session.testing.inproc_proxy import PAUSE_SECONDS, InProcessProxy, running_proxy
@@ -69,7 +70,7 @@ def claude_code_headers(
 
 def send(
     proxy: InProcessProxy,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str | bytes],
     prompt: str = "hello",
     stream: bool = False,
     model: str = MODEL,
@@ -85,7 +86,7 @@ def send(
     if metadata is not None:
         body["metadata"] = dict(metadata)
     response = proxy.client.post(path, headers=dict(headers), json=body)
-    assert response.status_code in (200, 400), response.text
+    assert response.status_code in (200, 400, 401), response.text
     return response
 
 
@@ -257,15 +258,16 @@ def test_an_unlisted_model_is_priced_from_the_stacks_price_file(proxy: InProcess
 
 
 def test_time_to_first_token_on_a_streamed_child_only(proxy: InProcessProxy) -> None:
-    # The fake holds the stream PAUSE_SECONDS after its first text delta: the first token
-    # comes at least that long before the end of the reply.
+    # The fake holds the stream PAUSE_SECONDS after its first text delta, so the first token
+    # comes about that long before the end of the reply (LiteLLM's start, first-chunk and end
+    # times are taken a few ms off the wire: half the pause tells first token from end).
     streamed = new_session("ttft")
     headers = claude_code_headers(proxy, streamed)
     assert send(proxy, headers, prompt="hi [[fault:pause]]", stream=True).status_code == 200
     root, child = request_spans(proxy, "session.id", streamed.id)
     ttft = attributes(child)["claude_session.ttft_ms"]
     assert isinstance(ttft, float)
-    assert 0 < ttft <= milliseconds(child) - PAUSE_SECONDS * 1000
+    assert 0 < ttft <= milliseconds(child) - PAUSE_SECONDS * 1000 / 2
     assert "claude_session.ttft_ms" not in attributes(root)
 
     whole = new_session("ttft")
@@ -332,6 +334,9 @@ def test_the_proxy_wide_session_tags_a_request_without_headers(
     expected = {field.attribute: proxy_wide[field.key] for field in fields.FIELDS}
     for span in (root, child):
         assert {key: value for key, value in session_of(span).items() if key in expected} == expected
+    # Also in the logged request metadata (patch 0001), which every logging integration gets.
+    requester = json.loads(attributes(child)["metadata"])["requester_metadata"]
+    assert {key: requester.get(key) for key in proxy_wide} == proxy_wide
 
 
 def test_a_requests_own_session_wins_over_the_proxy_wide_one(
@@ -350,31 +355,49 @@ def test_a_requests_own_session_wins_over_the_proxy_wide_one(
 
 
 @pytest.mark.parametrize(
-    ("header", "value"),
+    ("header", "value", "reason"),
     [
-        ("x-session-tracking-type", "a:b"),
-        ("x-session-tracking-id", "has space"),
-        ("x-session-tracking-prompt-version", "v1;drop"),
-        ("x-session-tracking-name", "x" * 101),
-        ("x-session-tracking-name", "bad %zz escape"),
-        ("x-session-tracking-user", "dev<script>"),
+        ("x-session-tracking-type", b"-a:b", "only letters"),
+        ("x-session-tracking-id", b" has space", "only letters"),
+        ("x-session-tracking-prompt-version", b"v1;drop", "only letters"),
+        ("x-session-tracking-user", b"dev<script>", "only letters"),
+        ("x-session-tracking-name", b"x" * 101, "at most 100"),
+        ("x-session-tracking-name", b"caf\xc3\xa9", "ASCII"),  # raw UTF-8: must be percent-encoded
+        ("x-session-tracking-name", b"100%", "%25"),  # a bare '%'
+        ("x-session-tracking-name", b"bad %zz escape", "%25"),
+        ("x-session-tracking-name", b"%C3%28", "UTF-8"),  # escapes that are not UTF-8
+        ("x-session-tracking-name", b"line%0Abreak", "control"),  # decoded, then refused
+    ],
+    ids=[
+        "type-colon",
+        "id-space",
+        "version-semicolon",
+        "user-angle-brackets",
+        "name-101-chars",
+        "name-raw-utf8",
+        "name-bare-percent",
+        "name-bad-escape",
+        "name-not-utf8",
+        "name-newline",
     ],
 )
 def test_a_bad_session_header_is_refused_and_never_reaches_a_span(
-    proxy: InProcessProxy, header: str, value: str
+    proxy: InProcessProxy, header: str, value: bytes, reason: str
 ) -> None:
-    value = f"{value}-{uuid.uuid4().hex[:8]}" if len(value) < 90 else value + uuid.uuid4().hex
+    marker = "m" + uuid.uuid4().hex[:12]  # makes the refused value findable, and keeps it refused
     upstream_before = proxy.upstream.total_requests
-    response = send(proxy, {**claude_code_headers(proxy, None), header: value})
+    response = send(proxy, {**claude_code_headers(proxy, None), header: marker.encode() + value})
     assert response.status_code == 400
-    assert response.json()["error"]["message"].startswith(f"invalid session header: header {header}")
+    message = response.json()["error"]["message"]
+    assert message.startswith(f"invalid session header: header {header}: ") and reason in message
+    assert marker not in message  # the reason never echoes the value
     assert proxy.upstream.total_requests == upstream_before  # never forwarded
 
     # A good request after it: once its spans are out, the refused one had none.
     after = new_session("after-bad-header")
     assert send(proxy, claude_code_headers(proxy, after)).status_code == 200
     request_spans(proxy, "session.id", after.id)
-    assert not [span.name for span in proxy.spans() if value in span.to_json()]
+    assert not [span.name for span in proxy.spans() if marker in span.to_json()]
 
 
 def test_a_bad_session_value_in_the_body_metadata_is_dropped(proxy: InProcessProxy) -> None:
@@ -389,6 +412,32 @@ def test_a_bad_session_value_in_the_body_metadata_is_dropped(proxy: InProcessPro
         assert "session.type" not in attributes(span)
         assert attributes(span)["session.name"] == "from the body"
         assert bad_type not in json.dumps(session_of(span))
+
+
+def test_a_missing_or_wrong_proxy_key_gets_401_and_no_span(proxy: InProcessProxy) -> None:
+    session = new_session("no-key")
+    headers = claude_code_headers(proxy, session)
+    del headers[fields.PROXY_KEY_HEADER]
+    missing = send(proxy, headers)
+    wrong = send(proxy, {**headers, fields.PROXY_KEY_HEADER: "sk-not-the-master-key"})
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert fields.PROXY_KEY_HEADER in missing.json()["error"]["message"]
+    assert "Invalid proxy key" in wrong.json()["error"]["message"]
+    after = new_session("after-no-key")
+    assert send(proxy, claude_code_headers(proxy, after)).status_code == 200
+    request_spans(proxy, "session.id", after.id)
+    assert not [span for span in proxy.spans() if attributes(span).get("session.id") == session.id]
+
+
+def test_a_failed_request_is_tagged_and_marked_failed_on_both_spans(proxy: InProcessProxy) -> None:
+    session = new_session("upstream-error", "refused upstream")
+    response = send(proxy, claude_code_headers(proxy, session), prompt="hi [[fault:400]]")
+    assert response.status_code == 400
+    root, child = request_spans(proxy, "session.id", session.id)
+    for span in (root, child):
+        assert span.status.status_code == StatusCode.ERROR
+        assert attributes(span)["session.type"] == "upstream-error"
+        assert attributes(span)["session.name"] == "refused upstream"
 
 
 def test_concurrent_sessions_do_not_mix(proxy: InProcessProxy) -> None:
