@@ -174,7 +174,8 @@ def install(app: Any) -> None:
 def _at_worker_start(app: ASGIApp) -> ASGIApp:
     """claude-session's middleware around the proxy app, with the settings of the environment
     the worker serves with (not the one LiteLLM was imported with: a process may import it
-    first, as the in-process test proxy's does); the extra model prices are registered then too.
+    first, as the fast tier's in-process proxy does); the extra model prices are registered
+    then too.
 
     Outermost the proxy-wide endpoint, then the per-request session middleware.
     """

@@ -2,7 +2,7 @@
 
 The real proxy app (patches 0001, 0002, 0004, 0006-0009 and claude_session.proxy), configured
 as `claude-session up --offline` configures it, in front of the fake upstream
-(claude_session.testing.inproc_proxy says how). Requests carry the headers the launcher
+(tests/unit/proxy_harness.py says how). Requests carry the headers the launcher
 builds; figures are checked against what the fake was asked for and hand-computed prices.
 """
 
@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from claude_session.session import custom_headers, fields, launcher
-from claude_session.testing.inproc_proxy import PAUSE_SECONDS, InProcessProxy, running_proxy
+from tests.unit.proxy_harness import PAUSE_SECONDS, InProcessProxy, running_proxy
 
 MODEL = "claude-sonnet-4-5"
 # Anthropic's list prices for Claude Sonnet 4.5, US$ per million tokens (5-minute cache writes).

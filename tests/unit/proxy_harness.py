@@ -28,6 +28,9 @@ Each part is the one the local stack runs (`claude-session up --offline`), set u
   proxy's callback is its logger, and PHOENIX_COLLECTOR_HTTP_ENDPOINT points at a port nobody
   listens on, so a span can never reach a developer's own Phoenix.
 
+It lives with the tests, not in the package: it writes the process environment, which only
+the package's edges may touch (tests/unit/test_stack_settings.py).
+
 One harness at a time per process (LiteLLM's proxy is module state; one after the other is
 fine, each runs the app's lifespan again); exit stops the fake's thread and the portal thread,
 restores os.environ, the cached proxy settings and LiteLLM's callback lists.
