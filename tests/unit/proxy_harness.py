@@ -138,7 +138,8 @@ def running_proxy(workdir: Path, prices_file: Path | None = None) -> Iterator[In
             os.environ.clear()
             os.environ.update(env)
             _forget_proxy_settings()
-            state.proxy_config.write_text(proxy_config.render(settings.upstream_url, True))
+            server_key = bool(env.get("ANTHROPIC_API_KEY"))  # as LocalStack decides it
+            state.proxy_config.write_text(proxy_config.render(settings.upstream_url, server_key))
             with _litellm_proxy(state.proxy_config, provider) as (proxy_app, check_started):
                 with TestClient(proxy_app, raise_server_exceptions=False) as client:  # runs the lifespan
                     check_started()
@@ -159,7 +160,11 @@ def _forget_proxy_settings() -> None:
 @contextlib.contextmanager
 def _litellm_proxy(config_file: Path, provider: TracerProvider) -> Iterator[tuple[Any, Callable[[], None]]]:
     """LiteLLM's proxy app, to load `config_file` at start-up with the in-memory span logger,
-    and the check to run once it has started."""
+    and the check to run once it has started.
+
+    Imported here, not at the top: LiteLLM reads LITELLM_LOCAL_MODEL_COST_MAP when first
+    imported (otherwise it fetches the price map from the network, retrying in a thread).
+    """
     litellm = importlib.import_module("litellm")
     proxy_server = importlib.import_module("litellm.proxy.proxy_server")
     logging_module = importlib.import_module("litellm.litellm_core_utils.litellm_logging")
