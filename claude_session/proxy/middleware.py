@@ -33,6 +33,8 @@ from typing import Any
 
 from claude_session.core import fields, gateway_hints
 from claude_session.proxy import metadata, request_body, warmup
+from claude_session.proxy.proxy_wide import ProxyWideEndpoint
+from claude_session.proxy.settings import proxy_settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -204,12 +206,27 @@ def _is_litellm_metadata(data: dict[str, Any]) -> bool:
 
 
 def install(app: Any) -> None:
-    """Wire claude-session into the proxy app (called once per worker from proxy_server.py)."""
-    from claude_session.proxy.extra_prices import register_from_env
-    from claude_session.proxy.metadata import proxy_wide_store
-    from claude_session.proxy.proxy_wide import ProxyWideEndpoint
-    from claude_session.proxy.settings import proxy_settings
+    """Wire claude-session into the proxy app (called once per worker from proxy_server.py).
 
-    app.add_middleware(SessionMetadataMiddleware)
-    app.add_middleware(ProxyWideEndpoint, store=proxy_wide_store(), master_key=proxy_settings().master_key)
+    Only registered here, at LiteLLM's import: the middleware is built with the app's
+    middleware stack, on the worker's first ASGI event (its lifespan), see `_at_worker_start`.
+    """
+    app.add_middleware(_at_worker_start)
+
+
+def _at_worker_start(app: ASGIApp) -> ASGIApp:
+    """claude-session's middleware around the proxy app, with the settings of the environment
+    the worker serves with (not the one LiteLLM was imported with: a process may import it
+    first, as the fast tier's in-process proxy does); the extra model prices are registered
+    then too.
+
+    Outermost the proxy-wide endpoint, then the per-request session middleware.
+    """
+    from claude_session.proxy.extra_prices import register_from_env  # imports litellm: not at our import
+
     register_from_env()
+    return ProxyWideEndpoint(
+        SessionMetadataMiddleware(app),
+        store=metadata.proxy_wide_store(),
+        master_key=proxy_settings().master_key,
+    )

@@ -46,8 +46,8 @@ MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 TIMEOUT_FAULT_SECONDS: Final = 300.0
 # Where a streamed reply's drop or pause fault strikes: after message_start, ping,
 # content_block_start and one text delta. Drop cuts the connection there; pause holds the
-# reply PAUSE_SECONDS, then completes it (a request really in flight at the proxy: its reply
-# not yet ended, nor logged).
+# reply PAUSE_SECONDS (unless create_app says otherwise), then completes it (a request really
+# in flight at the proxy: its reply not yet ended, nor logged).
 STREAM_FAULT_AFTER_EVENTS: Final = 4
 PAUSE_SECONDS: Final = 4.0
 
@@ -164,11 +164,13 @@ class FakeUpstream:
         reply_words: int,
         chunk_words: int,
         timeout_fault_seconds: float = TIMEOUT_FAULT_SECONDS,
+        pause_seconds: float | None = None,
     ) -> None:
         self.think_ms = think_ms
         self.reply_words = reply_words
         self.chunk_words = chunk_words
         self.timeout_fault_seconds = timeout_fault_seconds
+        self.pause_seconds = pause_seconds  # None: PAUSE_SECONDS
         self.requests: deque[JsonObject] = deque(maxlen=REQUEST_LOG_SIZE)
         self.total_requests = 0
         # Attempts seen per (conversation, fault) for the "NNNxK" faults.
@@ -326,7 +328,8 @@ class FakeUpstream:
                 return
             if fault == "pause":
                 # Shutting down ends the pause early (the reply still completes).
-                await _race(asyncio.sleep(PAUSE_SECONDS), self.shutting_down.wait())
+                pause = PAUSE_SECONDS if self.pause_seconds is None else self.pause_seconds
+                await _race(asyncio.sleep(pause), self.shutting_down.wait())
 
     def begin_shutdown(self) -> None:
         """Release stalled ``timeout`` requests (their connections are cut)."""
@@ -347,16 +350,19 @@ def create_app(
     chunk_words: int = 4,
     *,
     timeout_fault_seconds: float = TIMEOUT_FAULT_SECONDS,
+    pause_seconds: float | None = None,
 ) -> Starlette:
     """A fresh fake Anthropic app; its :class:`FakeUpstream` is at ``app.state.fake_upstream``.
 
-    ``timeout_fault_seconds`` is how long the ``timeout`` fault stalls before answering normally.
+    ``timeout_fault_seconds`` is how long the ``timeout`` fault stalls before answering normally;
+    ``pause_seconds`` how long the ``pause`` fault holds a streamed reply after its first text delta
+    (None: PAUSE_SECONDS).
     """
     if think_ms < 0 or reply_words < 0 or chunk_words < 1:
         raise ValueError("need think_ms >= 0, reply_words >= 0 and chunk_words >= 1")
-    if timeout_fault_seconds < 0:
-        raise ValueError("need timeout_fault_seconds >= 0")
-    fake = FakeUpstream(think_ms, reply_words, chunk_words, timeout_fault_seconds)
+    if timeout_fault_seconds < 0 or (pause_seconds is not None and pause_seconds < 0):
+        raise ValueError("need timeout_fault_seconds >= 0 and pause_seconds >= 0")
+    fake = FakeUpstream(think_ms, reply_words, chunk_words, timeout_fault_seconds, pause_seconds)
     routes = [
         Route("/", fake.health, methods=["GET", "HEAD"]),
         Route("/health", fake.health, methods=["GET", "HEAD"]),
