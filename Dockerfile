@@ -39,16 +39,17 @@ RUN pinned="$(grep -E '^litellm==' requirements/pins.txt | cut -d= -f3)" \
          || { echo "LITELLM_VERSION=${LITELLM_VERSION} but requirements/pins.txt pins litellm==${pinned}" >&2; exit 1; }; }
 
 # The one install path (it apt-get installs Debian's `patch` itself, as root). It runs
-# before the package's own source is copied, on an empty claude_session/ (the editable
-# install maps the package to this directory), so a change under claude_session/ reuses
-# this layer instead of reinstalling every dependency (README.md too: an empty one here, as
-# pyproject.toml names it, the real one copied below; of scripts/, only the two it runs).
+# before the package's own source is copied, on claude_session/ holding only __init__.py
+# (the version pyproject.toml reads; the editable install maps the package to this
+# directory), so a change elsewhere under claude_session/ reuses this layer instead of
+# reinstalling every dependency (README.md too: an empty one here, as pyproject.toml names
+# it, the real one copied below; of scripts/, only the two it runs).
 COPY pyproject.toml ./
 COPY patches/ patches/
 COPY overlay/ overlay/
 COPY scripts/install scripts/apply-patches scripts/
-RUN mkdir -p claude_session \
-    && touch claude_session/__init__.py README.md \
+COPY claude_session/__init__.py claude_session/
+RUN touch README.md \
     && scripts/install --proxy-only --venv /opt/venv \
     && test -f /opt/venv/lib/python3*/site-packages/litellm/.claude-session-patches \
     && rm -rf .tools /var/lib/apt/lists/*
