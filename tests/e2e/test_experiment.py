@@ -411,7 +411,8 @@ def test_infrastructure_failures_are_retried_and_never_count_as_failures(
     assert len({a.session_id for a in attempts}) == 2  # a retry is a new session
     retries = [e for e in events(live_stack, name) if e["event"] == "infra_retry"]
     assert len(retries) == 1
-    assert "stopped on an API error (500)" in retries[0]["reason"]  # the proxy answers 500 after its 3 tries
+    # the upstream's 529, passed through unchanged by the proxy (one attempt, no rewrite to 500)
+    assert "stopped on an API error (529)" in retries[0]["reason"]
     # no check ran, so nothing was recorded as the variant's outcome in Phoenix
     assert anno.fetch_outcomes(live_stack.phoenix, live_stack.project, [a.session_id for a in attempts]) == {}
     status = live_stack.launcher("experiment", "status", str(path), env=claude_env)
