@@ -441,11 +441,6 @@ def test_a_failed_request_is_tagged_and_marked_failed_on_both_spans(proxy: InPro
         assert attributes(span)["session.name"] == "refused upstream"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: on the pass-through route (/anthropic) a request the upstream refuses (400, 500) "
-    "is logged on no span at all, so Phoenix never shows it; /v1/messages logs it as ERROR",
-)
 def test_a_failed_pass_through_request_is_on_a_span(proxy: InProcessProxy) -> None:
     session = new_session("pass-through-error")
     headers = claude_code_headers(proxy, session)
