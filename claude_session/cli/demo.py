@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from claude_session.cli.context import Context
 from claude_session.core.errors import ClaudeSessionError
@@ -64,21 +65,8 @@ def main(argv: list[str], ctx: Context) -> int:
     parser = Parser(prog="claude-session demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the demo stack running to browse Phoenix")
     args = parser.parse_args(argv)
-    find_claude(ctx.environ)  # fail before starting anything
-    state = StatePaths(DEMO_STATE)
-    if StackSettings.recorded(state) and procs.read_pid(state.pid_file("proxy")):
-        raise ClaudeSessionError(
-            f"a demo stack is already running; stop it with `CLAUDE_SESSION_STATE_DIR={DEMO_STATE} "
-            "scripts/claude-session down`"
-        )
-    # Each demo starts from an empty Phoenix: its numbers are this run's only.
-    shutil.rmtree(DEMO_STATE, ignore_errors=True)
-    settings = StackSettings.on_free_ports(offline=True, project=PROJECT)
-    env = {k: v for k, v in ctx.environ.items() if not k.startswith(("PHOENIX_SESSION", "ANTHROPIC_"))}
-    env.pop("PHOENIX_PROMPT_VERSION", None)
-    env["CLAUDE_SESSION_STATE_DIR"] = str(DEMO_STATE)
-    print(f"demo: starting a fresh private offline stack in {DEMO_STATE}", file=sys.stderr)
-    demo_stack = LocalStack(settings, state, env)
+    demo_stack = private_offline_stack(DEMO_STATE, PROJECT, ctx, "demo")
+    settings, state, env = demo_stack.settings, demo_stack.state, dict(demo_stack.environ)
     try:
         demo_stack.up()
         sessions = _run_prompts(env, settings.workers)
@@ -112,6 +100,26 @@ def main(argv: list[str], ctx: Context) -> int:
         if not args.keep:
             stopped = demo_stack.down()
             print(f"demo: stopped {', '.join(stopped)}", file=sys.stderr)
+
+
+def private_offline_stack(directory: Path, project: str, ctx: Context, what: str) -> LocalStack:
+    """A fresh offline stack on free ports in its own state `directory` (not started yet), for a
+    demo: refused while one runs there; each demo starts from an empty Phoenix, so its numbers
+    are its own; the user's session settings and Anthropic variables are left out."""
+    find_claude(ctx.environ)  # fail before starting anything
+    state = StatePaths(directory)
+    if StackSettings.recorded(state) and procs.read_pid(state.pid_file("proxy")):
+        raise ClaudeSessionError(
+            f"a {what} stack is already running; stop it with `CLAUDE_SESSION_STATE_DIR={directory} "
+            "scripts/claude-session down`"
+        )
+    shutil.rmtree(directory, ignore_errors=True)
+    settings = StackSettings.on_free_ports(offline=True, project=project)
+    env = {k: v for k, v in ctx.environ.items() if not k.startswith(("PHOENIX_SESSION", "ANTHROPIC_"))}
+    env.pop("PHOENIX_PROMPT_VERSION", None)
+    env["CLAUDE_SESSION_STATE_DIR"] = str(directory)
+    print(f"{what}: starting a fresh private offline stack in {directory}", file=sys.stderr)
+    return LocalStack(settings, state, env)
 
 
 def _run_prompts(env: dict[str, str], workers: int) -> list[str]:

@@ -10,21 +10,16 @@ comparison, and stops what it started unless --keep is given.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from claude_session.cli import experiment, experiment_report
 from claude_session.cli.context import Context
+from claude_session.cli.demo import private_offline_stack
 from claude_session.cli.parser import Parser
-from claude_session.core.errors import ClaudeSessionError
 from claude_session.experiment import example
-from claude_session.session.launcher import REPO, find_claude
-from claude_session.stack import procs
-from claude_session.stack.local import LocalStack
-from claude_session.stack.settings import StackSettings
-from claude_session.stack.state import StatePaths
+from claude_session.session.launcher import REPO
 
 DEMO_STATE = REPO / ".state" / "experiment-demo"
 PROJECT = "claude-session-experiment-demo"
@@ -35,21 +30,9 @@ def main(argv: list[str], ctx: Context) -> int:
     parser = Parser(prog="claude-session experiment demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the demo stack running to browse Phoenix")
     args = parser.parse_args(argv)
-    find_claude(ctx.environ)  # fail before starting anything
-    state = StatePaths(DEMO_STATE)
-    if StackSettings.recorded(state) and procs.read_pid(state.pid_file("proxy")):
-        raise ClaudeSessionError(
-            f"an experiment demo stack is already running; stop it with "
-            f"`CLAUDE_SESSION_STATE_DIR={DEMO_STATE} scripts/claude-session down`"
-        )
-    shutil.rmtree(DEMO_STATE, ignore_errors=True)  # each demo starts from an empty Phoenix
-    settings = StackSettings.on_free_ports(offline=True, project=PROJECT)
-    env = {k: v for k, v in ctx.environ.items() if not k.startswith(("PHOENIX_SESSION", "ANTHROPIC_"))}
-    env.pop("PHOENIX_PROMPT_VERSION", None)
-    env["CLAUDE_SESSION_STATE_DIR"] = str(DEMO_STATE)
-    demo_ctx = Context(environ=env, state=state)
-    print(f"experiment demo: starting a fresh private offline stack in {DEMO_STATE}", file=sys.stderr)
-    stack = LocalStack(settings, state, env)
+    stack = private_offline_stack(DEMO_STATE, PROJECT, ctx, "experiment demo")
+    settings, env = stack.settings, dict(stack.environ)
+    demo_ctx = Context(environ=env, state=stack.state)
     try:
         stack.up()
         with tempfile.TemporaryDirectory(prefix="claude-session-experiment-demo-") as work:

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from claude_session.experiment.errors import ExperimentError
 from claude_session.experiment.render import percent
 from claude_session.experiment.report import ExperimentReport
-from claude_session.report.plot import FORMATS_BY_SUFFIX, PALETTE  # also selects the Agg backend
+from claude_session.report.plot import FORMATS_BY_SUFFIX, interval_bar  # also selects the Agg backend
 from claude_session.report.units import usd
 
 PANELS = (("success", "success rate", "%", 100.0), ("cost", "cost per run", "USD", 1.0))
@@ -33,20 +33,10 @@ def figure(report: ExperimentReport) -> Figure:
             )
             shown = value or 0.0
             is_base = name == report.baseline
-            bars = ax.bar(
-                position,
-                shown * scale,
-                color=PALETTE[position % len(PALETTE)],
-                hatch="//" if is_base else None,
-                edgecolor="black" if is_base else "none",
-                yerr=[
-                    [(shown - (low if low is not None else shown)) * scale],
-                    [((high if high is not None else shown) - shown) * scale],
-                ],
-                capsize=6,
-                error_kw={"elinewidth": 1.2, "ecolor": "#222222"},
+            low, high = (shown if low is None else low), (shown if high is None else high)
+            interval_bar(
+                ax, position, shown * scale, low * scale, high * scale, is_base, f"bar:{metric}:{name}"
             )
-            bars[0].set_gid(f"bar:{metric}:{name}")
             ax.annotate(
                 percent(value) if metric == "success" else usd(value),
                 (position, 0),

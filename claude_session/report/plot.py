@@ -9,6 +9,7 @@ Every bar carries the gid `bar:<metric>:<group>`, so an SVG names its bars.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -28,6 +29,23 @@ PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#E
 UNITS = {"cost": "USD", "tokens": "tokens", "requests": "requests", "latency_p50": "ms", "success": "%"}
 
 
+def interval_bar(
+    ax: Any, position: int, value: float, low: float, high: float, is_base: bool, gid: str
+) -> None:
+    """One bar with its interval's whiskers (the baseline hatched); `gid` names it in an SVG."""
+    bars = ax.bar(
+        position,
+        value,
+        color=PALETTE[position % len(PALETTE)],
+        hatch="//" if is_base else None,
+        edgecolor="black" if is_base else "none",
+        yerr=[[value - low], [high - value]],
+        capsize=6,
+        error_kw={"elinewidth": 1.2, "ecolor": "#222222"},
+    )
+    bars[0].set_gid(gid)
+
+
 def figure(report: Report) -> Figure:
     """The figure (not yet saved): one axes per metric with a value, one bar per group shown."""
     analysis = report.analysis
@@ -45,17 +63,9 @@ def figure(report: Report) -> Figure:
             low = interval.low if interval is not None and interval.low is not None else value
             high = interval.high if interval is not None and interval.high is not None else value
             is_base = label == report.baseline
-            bars = ax.bar(
-                position,
-                value * scale,
-                color=PALETTE[position % len(PALETTE)],
-                hatch="//" if is_base else None,
-                edgecolor="black" if is_base else "none",
-                yerr=[[(value - low) * scale], [(high - value) * scale]],
-                capsize=6,
-                error_kw={"elinewidth": 1.2, "ecolor": "#222222"},
+            interval_bar(
+                ax, position, value * scale, low * scale, high * scale, is_base, f"bar:{metric}:{label}"
             )
-            bars[0].set_gid(f"bar:{metric}:{label}")
             if is_base:
                 ax.axhline(value * scale, color="#555555", linestyle="--", linewidth=1, zorder=0)
         ax.set_xticks(range(len(labels)), [f"{x}\n(baseline)" if x == report.baseline else x for x in labels])
