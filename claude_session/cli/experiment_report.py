@@ -58,7 +58,12 @@ def build_parser(prog: str = "claude-session experiment report") -> Parser:
         "file", nargs="?", type=Path, metavar="FILE", help="the experiment file (its ledger, tasks, baseline)"
     )
     parser.add_argument(
-        "--ledger", type=Path, metavar="PATH", help="read this ledger (JSON lines) instead of FILE's"
+        "--ledger",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="read this ledger (JSON lines) instead of FILE's; repeat it to combine the ledgers of "
+        "shards run on other machines",
     )
     parser.add_argument(
         "-b",
@@ -81,13 +86,13 @@ def main(argv: list[str], ctx: Context) -> int:
     args = build_parser().parse_args(argv)
     if args.chart is not None and args.chart.suffix.lower() not in CHART_SUFFIXES:
         raise ExperimentError(f"--chart {args.chart}: the chart is a .png or .svg file", exit_code=2)
-    if (args.file is None) == (args.ledger is None):
-        raise ExperimentError("give the experiment FILE or --ledger PATH (one of them)", exit_code=2)
+    if args.file is None and not args.ledger:
+        raise ExperimentError("give the experiment FILE, --ledger PATH, or both", exit_code=2)
     experiment = spec.load(args.file) if args.file is not None else None
-    ledger_path = args.ledger or ledger_of(ctx.state, experiment.name).path  # type: ignore[union-attr]
-    ledger = read_ledger(ledger_path)
+    paths = args.ledger or [ledger_of(ctx.state, experiment.name).path]  # type: ignore[union-attr]
+    ledger = read_ledger(*paths)
     if not ledger.records:
-        raise ExperimentError(f"{ledger_path}: no finished run in it yet")
+        raise ExperimentError(f"{', '.join(map(str, paths))}: no finished run in it yet")
     if experiment is not None:
         variants = [v.name for v in experiment.variants]
         tasks = [t.id for t in experiment.tasks]

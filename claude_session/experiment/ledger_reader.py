@@ -34,28 +34,32 @@ class Ledger:
     duplicates: int  # later records of a planned run that already had one
 
 
-def read_ledger(path: Path) -> Ledger:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise ExperimentError(f"--ledger {path}: no such file", exit_code=2) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ExperimentError(f"--ledger {path}: cannot read it ({err})", exit_code=2) from None
+def read_ledger(*paths: Path) -> Ledger:
+    """The finished runs of one or more ledgers (several: the shards machines ran apart)."""
+    lines: list[tuple[Path, int, str, bool]] = []  # file, line number, text, last line of its file
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise ExperimentError(f"--ledger {path}: no such file", exit_code=2) from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ExperimentError(f"--ledger {path}: cannot read it ({err})", exit_code=2) from None
+        last = max((i for i, line in enumerate(text) if line.strip()), default=-1)
+        lines += [(path, i + 1, line, i == last) for i, line in enumerate(text)]
     records: dict[tuple[str, str, int], RunRecord] = {}
     planned: dict[str, int] = {}  # per shard, its latest plan
     stopped = False
     skipped = duplicates = 0
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for index, line in enumerate(lines):
+    for path, number, line, is_last in lines:
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except ValueError:
-            if index == last:
+            if is_last:  # a line cut by a crash mid-write
                 skipped += 1
                 continue
-            raise ExperimentError(f"--ledger {path}: line {index + 1} is not JSON", exit_code=2) from None
+            raise ExperimentError(f"--ledger {path}: line {number} is not JSON", exit_code=2) from None
         if not isinstance(data, dict):
             skipped += 1
             continue
@@ -67,7 +71,7 @@ def read_ledger(path: Path) -> Ledger:
         elif (event == "record" and isinstance(data.get("record"), dict)) or (
             event is None and "status" in data
         ):
-            record = _record(data["record"] if event == "record" else data, path, index + 1)
+            record = _record(data["record"] if event == "record" else data, path, number)
             key = (record.task, record.variant, record.repetition)
             duplicates += key in records
             records.setdefault(key, record)

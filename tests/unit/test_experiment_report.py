@@ -203,3 +203,29 @@ def test_the_runners_ledger_form_and_its_budget_stop(
     assert next(s for s in data["summaries"] if s["name"] == "v1")["overall"]["passed"] == passed
     verdicts = {c["verdict"] for c in data["comparisons"]}
     assert (verdicts == {"budget_reached"}) is reached
+
+
+def test_the_ledgers_of_shards_run_apart_combine_into_one_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two machines each ran one shard (each its own ledger and plan): both ledgers together give
+    the report of the whole, the same as one ledger holding every run."""
+    records = synthetic({"v1": 0.3, "v2": 0.9}, tasks=4, repetitions=4, seed=1)
+    halves = {"1/2": records[: len(records) // 2], "2/2": records[len(records) // 2 :]}
+    paths = []
+    for shard, part in halves.items():
+        path = tmp_path / f"ledger-{shard.replace('/', '-of-')}.jsonl"
+        lines = [json.dumps({"event": "plan", "shard": shard, "planned": len(part), "left": len(part)})]
+        lines += [json.dumps({"event": "record", "record": r.to_dict()}) for r in part]
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    argv = ["-b", "v1", "-f", "json"]
+    assert main(["--ledger", str(paths[0]), "--ledger", str(paths[1]), *argv], _context(tmp_path)) == 0
+    combined = json.loads(capsys.readouterr().out)
+    assert main(["--ledger", str(whole), *argv], _context(tmp_path)) == 0
+    assert combined == json.loads(capsys.readouterr().out)
+    assert combined["records"] == len(records)
+    assert main(["--ledger", str(paths[0]), *argv], _context(tmp_path)) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == len(halves["1/2"])
