@@ -57,7 +57,7 @@ stack commands:
   sessions ...         list recent sessions
   rate [ID] --score N  rate a session 0-10 (and/or --label, --note); shown in Phoenix's Sessions tab
   demo [--keep]        offline demo: start a private stack, run two prompt versions
-  experiment init|run|status  run prompt variants on tasks, controlled (docs/experiments.md)
+  experiment ...       init|run|status|report|demo: prompt variants on tasks, controlled, to a verdict
   (each takes --help)
 
 examples:
