@@ -34,9 +34,11 @@ COLUMNS: Mapping[str, str] = {
     "latency": "latency_ms",
     "status": "status_code",
     "claude_code": "claude_code",  # gateway hints: request_class, agent_type, prompt_id, ...
-    "span_id": "context.span_id",  # the report cache's key (report/cache)
     "trace_id": "context.trace_id",
 }
+# Each row also carries its span id under this name: Phoenix's span query answers with the span
+# id as the table's index (the report cache's key, report/cache).
+SPAN_ID = "context.span_id"
 GROUP_BY: Mapping[str, str] = {
     "prompt_version": "prompt version",
     "type": "type",
@@ -241,7 +243,7 @@ class _Accumulator:
             self.end = row["end"]
         # A session's fields from its earliest span (ties: the smallest span id), whatever order
         # Phoenix sends the rows in: the report cache picks the same row.
-        first = (str(row.get("start") or ""), str(row.get("span_id") or ""))
+        first = (str(row.get("start") or ""), str(row.get(SPAN_ID) or ""))
         if self.first is None or first < self.first:
             self.first = first
             self.fields = (session.get("type"), session.get("prompt_version"), session.get("name"))

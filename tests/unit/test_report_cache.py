@@ -53,7 +53,7 @@ def random_rows(seed: int, count: int) -> list[dict[str, Any]]:
         }
         rows.append(
             {
-                "span_id": f"{i:016x}",
+                "context.span_id": f"{i:016x}",
                 "trace_id": f"{i:032x}",
                 "start": _stamp(start),
                 "end": _stamp(start + timedelta(seconds=rng.random() * 30)),

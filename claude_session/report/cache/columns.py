@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from claude_session.core import gateway_hints
 from claude_session.report import attribution
+from claude_session.report.fetch import SPAN_ID
 from claude_session.report.timewindow import parse_iso
 
 # The cache table's columns and their types (DuckDB SQL), in order.
@@ -100,7 +101,7 @@ def as_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     """The rows as an Arrow table with the cache's columns (one Python pass, then bulk inserted)."""
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA}
     for row in rows:
-        columns["span_id"].append(_text(row.get("span_id")))
+        columns["span_id"].append(_text(row.get(SPAN_ID)))
         columns["trace_id"].append(_text(row.get("trace_id")))
         columns["start_time"].append(_moment(row.get("start")))
         columns["end_time"].append(_moment(row.get("end")))

@@ -181,8 +181,11 @@ def _fill(
 
     def progress(done: int) -> None:
         nonlocal mark
+        said = False
         while mark is not None and done >= mark:
-            notify(f"report cache: {done:,} of about {total:,} spans read")
+            if done < total and not said:  # a fill done in one page has nothing more to say
+                notify(f"report cache: {done:,} of about {total:,} spans read")
+                said = True
             mark = next(marks, None)
 
     pages = fetch_pages(client, project, project_id, Selection(start=_aware(floor)))
