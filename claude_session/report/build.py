@@ -115,6 +115,8 @@ def build_report(
     if not result.groups:
         return report
     groups = result.groups
+    # The samples in the groups' order, not the order rows arrived in: the comparisons list follows it.
+    samples = {g.label: samples[g.label] for g in groups if g.label in samples}
     warnings = attribution.warnings(groups)
     comparisons = []
     if query.baseline:

@@ -177,3 +177,29 @@ def test_a_project_deleted_and_recreated_is_detected(
     cached, direct, err = both(capsys, again.name)
     assert cached == direct and json.loads(cached)["requests"] == 90
     assert f"project {again.name!r} was deleted and recreated" in err.splitlines()[0]
+
+
+def test_retention_is_set_in_phoenix_and_shown_by_status(
+    live_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ten years, then nine: harmless to the other tests' spans in the stack's project."""
+    for days in ("3650", "3285"):
+        code = cli.main(["retention", "--days", days])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert f"deletes traces older than {days} days" in out
+    # Read back from Phoenix itself: the project points at one policy of its own, edited in place.
+    client = live_stack.phoenix
+    project_id = client.project_id(live_stack.project)
+    policies = client.graphql(
+        "query { projectTraceRetentionPolicies(first: 100) { edges { node { name "
+        "rule { ... on TraceRetentionRuleMaxDays { maxDays } } projects { edges { node { id } } } } } } }"
+    )["projectTraceRetentionPolicies"]["edges"]
+    ours = [p["node"] for p in policies if p["node"]["name"] == f"claude-session: {live_stack.project}"]
+    assert len(ours) == 1 and ours[0]["rule"]["maxDays"] == 3285
+    assert [e["node"]["id"] for e in ours[0]["projects"]["edges"]] == [project_id]
+    code = cli.main(["status"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "Phoenix retention: project" in out and "deletes traces older than 3285 days" in out
+    assert f"report cache: {live_stack.state.report_cache}" in out
