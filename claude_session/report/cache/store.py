@@ -135,9 +135,14 @@ def _create(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
 
 
+# DuckDB's own memory (its default is 80% of the machine's): a report stays within ~500 MB of
+# RSS; beyond this DuckDB spills to a temporary directory beside the file.
+MEMORY_LIMIT = "256MB"
+
+
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path))
+        return duckdb.connect(str(path), config={"memory_limit": MEMORY_LIMIT})
     except duckdb.IOException as err:
         if "lock" in str(err).lower():
             raise CacheBusy(f"the report cache {path} is in use by another report") from None
