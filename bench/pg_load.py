@@ -77,8 +77,8 @@ async def load(url: str, project: str, specs: list[report_data.SpanSpec]) -> int
     try:
         async with db.transaction():
             project_id = await db.fetchval(
-                "INSERT INTO projects (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
-                "RETURNING id",
+                "INSERT INTO projects (name) VALUES ($1) "
+                "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
                 project,
             )
             sessions: dict[str, list[int]] = {}
@@ -126,7 +126,8 @@ async def load(url: str, project: str, specs: list[report_data.SpanSpec]) -> int
                 )
                 print(f"  wrote {start + len(chunk):,} spans", file=sys.stderr, flush=True)
             for table in ("project_sessions", "traces", "spans"):
-                await db.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+                # Fixed table names; Phoenix's own inserts continue after the written ids.
+                await db.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")  # noqa: S608
         return int(project_id)
     finally:
         await db.close()
@@ -173,7 +174,8 @@ def main() -> int:
     began = time.perf_counter()
     project_id = asyncio.run(load(args.url, args.project, specs))
     print(
-        f"wrote {len(specs):,} spans into project {args.project} (id {project_id}) in {time.perf_counter() - began:.0f} s"
+        f"wrote {len(specs):,} spans into project {args.project} (id {project_id}) "
+        f"in {time.perf_counter() - began:.0f} s"
     )
     return 0
 
