@@ -192,10 +192,19 @@ def _fill(
     store.replace_range(floor, None, _Pages(synced, pages, progress))
 
 
+ALIASES = 40  # windows counted per GraphQL request (Phoenix allows at most 50 aliases)
+
+
 def phoenix_count(
     client: PhoenixClient, project_id: str, windows: list[tuple[datetime, datetime | None]]
 ) -> list[int]:
-    """Phoenix's count of LLM spans in each [start, end) window (one GraphQL request)."""
+    """Phoenix's count of LLM spans in each [start, end) window (one GraphQL request per ALIASES)."""
+    if len(windows) > ALIASES:
+        return [
+            n
+            for i in range(0, len(windows), ALIASES)
+            for n in phoenix_count(client, project_id, windows[i : i + ALIASES])
+        ]
     fields_ = " ".join(f"w{i}: recordCount(filterCondition: $f{i})" for i in range(len(windows)))
     params = ", ".join(f"$f{i}: String" for i in range(len(windows)))
     query = f"query($id: ID!, {params}) {{ node(id: $id) {{ ... on Project {{ {fields_} }} }} }}"
