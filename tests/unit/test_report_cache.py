@@ -180,3 +180,35 @@ def test_no_prompt_or_header_reaches_the_file(tmp_path: Path) -> None:
     data = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
     assert b"s1" in data  # a session id the rows carry is there to be found
     assert b"PROMPT-MARKER" not in data and b"SECRET-2718" not in data
+
+
+def test_a_row_as_phoenix_sends_it() -> None:
+    """Phoenix's span query names the ids by their keys (the span id is the table's index)."""
+    row = {
+        "context.span_id": "b96169590f14950a",
+        "context.trace_id": "7b84535b38b11b5baae64de8e25c2ad3",
+        "session": {"id": "s", "type": "code-review", "prompt_version": "v1", "user": "dev00@example.com"},
+        "tokens": {
+            "total": 76839,
+            "prompt": 76687,
+            "completion": 152,
+            "prompt_details": {"cache_read": 71805},
+        },
+        "cost": 0.04084725,
+        "model": "claude-sonnet-4-5",
+        "ttft": None,
+        "start": "2026-12-02T16:28:19.252863999Z",
+        "end": "2026-12-02T16:28:20.075778000Z",
+        "latency": 822.915,
+        "status": "OK",
+        "claude_code": {"prompt_id": "p0", "request_class": "main"},
+    }
+    table = as_table([row]).to_pylist()[0]
+    assert table["span_id"] == "b96169590f14950a" and table["trace_id"] == "7b84535b38b11b5baae64de8e25c2ad3"
+    assert table["start_time"] == datetime(2026, 12, 2, 16, 28, 19, 252863)  # nanoseconds cut, not rounded
+    assert (table["cost_num"], table["cost_exp"]) == (0.04084725).as_integer_ratio()[0:1] + (
+        (0.04084725).as_integer_ratio()[1].bit_length() - 1,
+    )
+    assert (
+        table["cache_write_tokens"] == 0 and table["request_class"] == "main" and table["prompt_id"] == "p0"
+    )

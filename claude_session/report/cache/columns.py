@@ -21,7 +21,7 @@ from claude_session.report.timewindow import parse_iso
 
 # The cache table's columns and their types (DuckDB SQL), in order.
 SCHEMA: Mapping[str, str] = {
-    "span_id": "VARCHAR PRIMARY KEY",
+    "span_id": "VARCHAR",  # unique: each write deletes the ids it brings first (no index to keep)
     "trace_id": "VARCHAR",
     "start_time": "TIMESTAMP",  # UTC, microseconds (what parse_iso keeps of Phoenix's nanoseconds)
     "end_time": "TIMESTAMP",
@@ -56,6 +56,7 @@ _ARROW: Mapping[str, pa.DataType] = {
     "latency_ms": pa.float64(),
     "ttft_ms": pa.float64(),
 }
+TRACE_ID = "context.trace_id"  # the name Phoenix's span query answers the trace id under
 # Report dimension -> the cache column it groups by.
 DIMENSION_COLUMNS: Mapping[str, str] = {
     "session": "session_id",
@@ -88,7 +89,10 @@ def _moment(text: object) -> datetime | None:
     """A naive UTC datetime (the TIMESTAMP column) from Phoenix's timestamp string."""
     if not text:
         return None
-    return parse_iso(str(text)).replace(tzinfo=None)
+    value = str(text)
+    if len(value) == 30 and value[19] == "." and value[-1] == "Z":  # Phoenix's '...:19.252863000Z'
+        return datetime.fromisoformat(value[:26])  # what parse_iso keeps (microseconds), 5x faster
+    return parse_iso(value).replace(tzinfo=None)
 
 
 def exact_cost(value: object) -> tuple[int, int]:
@@ -102,7 +106,7 @@ def as_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA}
     for row in rows:
         columns["span_id"].append(_text(row.get(SPAN_ID)))
-        columns["trace_id"].append(_text(row.get("trace_id")))
+        columns["trace_id"].append(_text(row.get(TRACE_ID, row.get("trace_id"))))
         columns["start_time"].append(_moment(row.get("start")))
         columns["end_time"].append(_moment(row.get("end")))
         session = row.get("session") if isinstance(row.get("session"), dict) else {}

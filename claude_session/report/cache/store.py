@@ -21,7 +21,7 @@ import pyarrow as pa
 from claude_session.report.cache.columns import SCHEMA
 from claude_session.report.cache.errors import CacheBusy, CacheError
 
-SCHEMA_VERSION = "1"  # bump when SCHEMA or the meaning of a column changes: old files are rebuilt
+SCHEMA_VERSION = "2"  # bump when SCHEMA or the meaning of a column changes: old files are rebuilt
 SUFFIX = ".duckdb"
 
 
@@ -82,16 +82,28 @@ class SpanStore:
         try:
             self.db.execute(f"DELETE FROM spans WHERE {where}", params)  # noqa: S608 (fixed text)
             for table in tables:
-                if table.num_rows:
-                    self.db.register("incoming", table)
-                    self.db.execute("INSERT OR REPLACE INTO spans SELECT * FROM incoming")
-                    self.db.unregister("incoming")
-                    written += table.num_rows
+                written += self._upsert(table)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         return written
+
+    def _upsert(self, table: pa.Table) -> int:
+        if not table.num_rows:
+            return 0
+        self.db.register("incoming", table)
+        try:
+            self.db.execute("DELETE FROM spans WHERE span_id IN (SELECT span_id FROM incoming)")
+            self.db.execute("INSERT INTO spans SELECT * FROM incoming")
+        finally:
+            self.db.unregister("incoming")
+        return int(table.num_rows)
+
+    def fill(self, tables: Iterable[pa.Table]) -> int:
+        """Add `tables` (a first fill's pages) one committed page at a time, so that DuckDB never holds
+        a million uncommitted rows in memory; a fill cut short is completed by the next sync's counts."""
+        return sum(self._upsert(table) for table in tables)
 
     def delete_before(self, moment: datetime) -> int:
         found = self.db.execute("SELECT count(*) FROM spans WHERE start_time < ?", [moment]).fetchone()

@@ -189,7 +189,7 @@ def _fill(
             mark = next(marks, None)
 
     pages = fetch_pages(client, project, project_id, Selection(start=_aware(floor)))
-    store.replace_range(floor, None, _Pages(synced, pages, progress))
+    store.fill(_Pages(synced, pages, progress))
 
 
 ALIASES = 40  # windows counted per GraphQL request (Phoenix allows at most 50 aliases)
