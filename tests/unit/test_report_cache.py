@@ -9,6 +9,7 @@ import json
 import random
 import stat
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,7 @@ def test_a_row_as_phoenix_sends_it() -> None:
     table = as_table([row]).to_pylist()[0]
     assert table["span_id"] == "b96169590f14950a" and table["trace_id"] == "7b84535b38b11b5baae64de8e25c2ad3"
     assert table["start_time"] == datetime(2026, 12, 2, 16, 28, 19, 252863)  # nanoseconds cut, not rounded
-    assert (table["cost_num"], table["cost_exp"]) == (0.04084725).as_integer_ratio()[0:1] + (
-        (0.04084725).as_integer_ratio()[1].bit_length() - 1,
-    )
+    assert Fraction(table["cost_num"], 2 ** table["cost_exp"]) == Fraction(0.04084725)  # exactly the float
     assert (
         table["cache_write_tokens"] == 0 and table["request_class"] == "main" and table["prompt_id"] == "p0"
     )
