@@ -211,3 +211,14 @@ def test_a_row_as_phoenix_sends_it() -> None:
     assert (
         table["cache_write_tokens"] == 0 and table["request_class"] == "main" and table["prompt_id"] == "p0"
     )
+
+
+def test_a_first_fill_after_the_sync_s_reads(store: SpanStore) -> None:
+    """What a first sync does: read the store (counts, newest), then add pages one by one, then
+    replace a window; DuckDB refuses to take a page while an earlier result is still pending."""
+    rows = random_rows(seed=9, count=200)
+    store.delete_before(datetime(2000, 1, 1))
+    assert store.newest_start() is None and store.count() == 0
+    assert store.fill([as_table(rows[:100]), as_table(rows[100:])]) == 200
+    assert store.fill([as_table(rows[:50])]) == 50 and store.count() == 200  # upserted by span id
+    assert store.replace_range(None, None, [as_table(rows[:120])]) == 120 and store.count() == 120

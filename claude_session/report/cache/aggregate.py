@@ -145,7 +145,7 @@ def aggregate_in_store(
     """Every group's figures (and, with `samples`, every session's) from the relation `source`."""
     began = time.perf_counter()
     sel, params = _selected(source, selection, group_by)
-    db.execute(_PER_SESSION.format(sel=sel), params)
+    db.execute(_PER_SESSION.format(sel=sel), params).fetchall()
     turns = {row[0]: row[1:] for row in db.execute(_TURNS).fetchall()}
     buckets: dict[str | None, dict[str, float]] = {}
     for key, bucket, fixed in db.execute(_BUCKETS.format(sel=sel), params).fetchall():

@@ -56,19 +56,23 @@ class SpanStore:
 
     # ----------------------------------------------------------------- what it mirrors
 
+    def _run(self, sql: str, params: list[Any] | None = None) -> None:
+        """A statement whose result is read to its end: DuckDB refuses the next call while one is pending."""
+        self.db.execute(sql, params or []).fetchall()
+
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
 
     def set_meta(self, values: Mapping[str, str | None]) -> None:
         for key, value in values.items():
-            self.db.execute("DELETE FROM meta WHERE key = ?", [key])
+            self._run("DELETE FROM meta WHERE key = ?", [key])
             if value is not None:
-                self.db.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+                self._run("INSERT INTO meta VALUES (?, ?)", [key, value])
 
     def clear(self) -> None:
         """Forget every span and what they mirrored (the schema version stays)."""
-        self.db.execute("DELETE FROM spans")
-        self.db.execute("DELETE FROM meta WHERE key <> 'schema_version'")
+        self._run("DELETE FROM spans")
+        self._run("DELETE FROM meta WHERE key <> 'schema_version'")
 
     # ----------------------------------------------------------------- spans
 
@@ -78,14 +82,14 @@ class SpanStore:
         sent twice is one row). Returns the number of rows written."""
         where, params = _range(start, end)
         written = 0
-        self.db.execute("BEGIN TRANSACTION")
+        self._run("BEGIN TRANSACTION")
         try:
-            self.db.execute(f"DELETE FROM spans WHERE {where}", params)  # noqa: S608 (fixed text)
+            self._run(f"DELETE FROM spans WHERE {where}", params)  # noqa: S608 (fixed text)
             for table in tables:
                 written += self._upsert(table)
-            self.db.execute("COMMIT")
+            self._run("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._run("ROLLBACK")
             raise
         return written
 
@@ -94,8 +98,8 @@ class SpanStore:
             return 0
         self.db.register("incoming", table)
         try:
-            self.db.execute("DELETE FROM spans WHERE span_id IN (SELECT span_id FROM incoming)")
-            self.db.execute("INSERT INTO spans SELECT * FROM incoming")
+            self._run("DELETE FROM spans WHERE span_id IN (SELECT span_id FROM incoming)")
+            self._run("INSERT INTO spans SELECT * FROM incoming")
         finally:
             self.db.unregister("incoming")
         return int(table.num_rows)
@@ -106,13 +110,13 @@ class SpanStore:
         return sum(self._upsert(table) for table in tables)
 
     def delete_before(self, moment: datetime) -> int:
-        found = self.db.execute("SELECT count(*) FROM spans WHERE start_time < ?", [moment]).fetchone()
-        self.db.execute("DELETE FROM spans WHERE start_time < ?", [moment])
+        found = _first(self.db.execute("SELECT count(*) FROM spans WHERE start_time < ?", [moment]))
+        self._run("DELETE FROM spans WHERE start_time < ?", [moment])
         return int(found[0]) if found else 0
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
         where, params = _range(start, end)
-        found = self.db.execute(f"SELECT count(*) FROM spans WHERE {where}", params).fetchone()  # noqa: S608
+        found = _first(self.db.execute(f"SELECT count(*) FROM spans WHERE {where}", params))  # noqa: S608
         return int(found[0]) if found else 0
 
     def counts(self, bounds: list[datetime]) -> list[int]:
@@ -120,13 +124,19 @@ class SpanStore:
         return [self.count(low, high) for low, high in itertools.pairwise(bounds)]
 
     def newest_start(self) -> datetime | None:
-        found = self.db.execute("SELECT max(start_time) FROM spans").fetchone()
+        found = _first(self.db.execute("SELECT max(start_time) FROM spans"))
         return found[0] if found else None
 
     def size_bytes(self) -> int:
         return sum(
             p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + ".wal")) if p.exists()
         )
+
+
+def _first(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row, the result read to its end (DuckDB refuses other work while one is pending)."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
 
 
 def _range(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
@@ -142,9 +152,9 @@ def _range(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]
 
 def _create(connection: duckdb.DuckDBPyConnection) -> None:
     columns = ", ".join(f"{name} {kind}" for name, kind in SCHEMA.items())
-    connection.execute(f"CREATE TABLE spans ({columns})")
-    connection.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
-    connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION])
+    connection.execute(f"CREATE TABLE spans ({columns})").fetchall()
+    connection.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)").fetchall()
+    connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]).fetchall()
 
 
 # DuckDB's own memory (its default is 80% of the machine's): a report stays within ~500 MB of
@@ -165,7 +175,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
 
 def _schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
     try:
-        found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = _first(connection.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
         names = [row[0] for row in connection.execute("DESCRIBE spans").fetchall()]
     except duckdb.Error:
         return None
