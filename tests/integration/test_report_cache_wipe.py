@@ -22,13 +22,15 @@ from claude_session.stack import procs
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
 from tests.integration.test_report_cache import Project, specs
-from tests.support import Stack, test_env
+from tests.support import Stack
+from tests.support import test_env as stack_environment
 
 PROJECT = "wiped-project"
 
 
 def _report(state: StatePaths, url: str, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[str, str]:
-    env = {**test_env(state.root)}
+    env = {**stack_environment(state.root)}
+    capsys.readouterr()  # what starting Phoenix printed is not the report's
     code = cli.main(["report", "--phoenix-url", url, "--project", PROJECT, "--format", "json", *extra], env)
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -40,7 +42,7 @@ def _report(state: StatePaths, url: str, capsys: pytest.CaptureFixture[str], *ex
 def test_a_wiped_phoenix_is_detected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = StatePaths(tmp_path / "state")
     settings = StackSettings.on_free_ports(offline=True, project=PROJECT)
-    environ = test_env(state.root)
+    environ = stack_environment(state.root)
     client = PhoenixClient(settings.phoenix_base)
     stack = Stack(settings=settings, state=state, master_key="", phoenix=client, env=environ)
     try:
