@@ -29,14 +29,16 @@ from bench import report_data
 
 USERS = 20
 CHUNK = 50_000
+PROMPT_CHUNK = 2_000  # with ~33 KB prompts: ~70 MB a COPY
 
 
 def _moment(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC)
 
 
-def attributes(spec: report_data.SpanSpec, user: str, prompt_id: str) -> dict[str, Any]:
-    """The span's attributes as Phoenix stores them (dotted keys nested), short prompt attribute."""
+def attributes(spec: report_data.SpanSpec, user: str, prompt_id: str, payload: str = "") -> dict[str, Any]:
+    """The span's attributes as Phoenix stores them (dotted keys nested); `payload` stands in for
+    the prompt (Claude Code's spans carry ~33 KB of invocation parameters)."""
     session: dict[str, Any] = {
         "id": spec.session_id,
         "type": spec.session_type,
@@ -51,7 +53,7 @@ def attributes(spec: report_data.SpanSpec, user: str, prompt_id: str) -> dict[st
         "cost": {"total": spec.cost},
         "request": {"type": "anthropic_messages"},
         "is_streaming": "True",
-        "invocation_parameters": '{"max_tokens": 32000}',
+        "invocation_parameters": payload or '{"max_tokens": 32000}',
     }
     if not spec.error:
         prompt = spec.input_tokens + spec.cache_read + spec.cache_write
@@ -72,7 +74,7 @@ def attributes(spec: report_data.SpanSpec, user: str, prompt_id: str) -> dict[st
     return found
 
 
-async def load(url: str, project: str, specs: list[report_data.SpanSpec]) -> int:
+async def load(url: str, project: str, specs: list[report_data.SpanSpec], payload: str = "") -> int:
     db = await asyncpg.connect(url)
     try:
         async with db.transaction():
@@ -97,8 +99,9 @@ async def load(url: str, project: str, specs: list[report_data.SpanSpec]) -> int
             )
             first_trace = int(await db.fetchval("SELECT coalesce(max(id), 0) + 1 FROM traces"))
             first_span = int(await db.fetchval("SELECT coalesce(max(id), 0) + 1 FROM spans"))
-            for start in range(0, len(specs), CHUNK):
-                chunk = specs[start : start + CHUNK]
+            step = CHUNK if not payload else PROMPT_CHUNK
+            for start in range(0, len(specs), step):
+                chunk = specs[start : start + step]
                 await db.copy_records_to_table(
                     "traces",
                     records=[
@@ -122,7 +125,7 @@ async def load(url: str, project: str, specs: list[report_data.SpanSpec]) -> int
                     ],
                 )
                 await db.copy_records_to_table(
-                    "spans", records=_span_rows(chunk, start, first_trace, first_span)
+                    "spans", records=_span_rows(chunk, start, first_trace, first_span, payload)
                 )
                 print(f"  wrote {start + len(chunk):,} spans", file=sys.stderr, flush=True)
             for table in ("project_sessions", "traces", "spans"):
@@ -134,7 +137,7 @@ async def load(url: str, project: str, specs: list[report_data.SpanSpec]) -> int
 
 
 def _span_rows(
-    chunk: list[report_data.SpanSpec], start: int, first_trace: int, first_span: int
+    chunk: list[report_data.SpanSpec], start: int, first_trace: int, first_span: int, payload: str
 ) -> Iterator[tuple[Any, ...]]:
     for i, s in enumerate(chunk):
         index = start + i
@@ -149,7 +152,9 @@ def _span_rows(
             "LLM",
             _moment(s.start_ns),
             _moment(s.end_ns),
-            json.dumps(attributes(s, f"dev{index % USERS:02d}@example.com", f"{s.session_id}-p{index // 5}")),
+            json.dumps(
+                attributes(s, f"dev{index % USERS:02d}@example.com", f"{s.session_id}-p{index // 5}", payload)
+            ),
             "[]",
             "ERROR" if s.error else "OK",
             "fake upstream error" if s.error else "",
@@ -169,10 +174,14 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--days", type=float, default=90.0, help="spread over the last DAYS days")
+    parser.add_argument("--payload-bytes", type=int, default=0, help="a prompt attribute this long")
     args = parser.parse_args()
+    payload = (
+        json.dumps({"max_tokens": 32000, "system": "x" * args.payload_bytes}) if args.payload_bytes else ""
+    )
     specs = report_data.synthetic_specs(args.spans, args.sessions, seed=args.seed, days=args.days)
     began = time.perf_counter()
-    project_id = asyncio.run(load(args.url, args.project, specs))
+    project_id = asyncio.run(load(args.url, args.project, specs, payload))
     print(
         f"wrote {len(specs):,} spans into project {args.project} (id {project_id}) "
         f"in {time.perf_counter() - began:.0f} s"

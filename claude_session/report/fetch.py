@@ -112,9 +112,14 @@ def fetch_pages(
     count = int(info["recordCount"] or 0)
     if count == 0:
         return
-    start = selection.start or parse_iso(info["startTime"])
+    # The pages cover only where the project has spans: a window reaching further back (the
+    # report cache's 400-day horizon, a long --since) would otherwise cut mostly empty slices
+    # and overfill the rest, each fetched whole and then again in halves.
+    first = parse_iso(info["startTime"])
     # Phoenix rounds the project's end down to the minute: one more minute covers it.
-    end = selection.end or parse_iso(info["endTime"]) + timedelta(minutes=1)
+    last = parse_iso(info["endTime"]) + timedelta(minutes=1)
+    start = max(selection.start, first) if selection.start else first
+    end = min(selection.end, last) if selection.end else last
     slices = max(1, math.ceil(count / page_size))
     step = (end - start) / slices
     bounds = [start + step * i for i in range(slices)] + [end]
