@@ -204,3 +204,19 @@ def test_retention_is_set_in_phoenix_and_shown_by_status(
     # status describes the stack's own project (its policy, or that it has no spans yet).
     assert f"Phoenix retention: project {live_stack.project!r} " in out
     assert f"report cache: {live_stack.state.report_cache}" in out
+
+
+def test_a_window_wider_than_the_data_pages_like_the_data(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cache's first fill asks for its whole horizon; a --since reaching back far enough is
+    the same question. The pages follow the project's spans, not the empty years before them."""
+
+    def pages(*argv: str) -> tuple[int, int]:
+        code = cli.main(["report", "--project", project.name, "--format", "json", "--no-cache", *argv])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        timing = json.loads(out)["timing"]
+        return int(timing["pages"]), int(timing["spans"])
+
+    assert pages("--page-size", "100", "--since", "400d") == pages("--page-size", "100")
