@@ -390,6 +390,7 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
         return 0
     if not status.components:
         print(f"no stack recorded in {ctx.state.root}; start one with `claude-session up`")
+        print("report cache: " + status_extras.describe_cache(ctx))
         return 1
     for name, component in status.components.items():
         mark = "up" if component.healthy else "DOWN"
