@@ -56,6 +56,7 @@ TIER_ORDER = ("docker", "faults", "e2e", "integration", "unit")
 SHARED_SCOPES = {
     "integration/test_session_spans_on_postgres.py": "postgres_stack",
     "integration/test_report_on_postgres.py": "postgres_stack",
+    "integration/test_report_cache_on_postgres.py": "postgres_stack",
 }
 
 

@@ -32,7 +32,7 @@ Command = Callable[[list[str], Context], int]
 USAGE = """\
 claude-session [OPTIONS] [CLAUDE_COMMAND...]
 claude-session [OPTIONS] -- CLAUDE_ARGS...
-claude-session up|down|status|current|doctor|report|sessions|rate|demo|experiment [...]"""
+claude-session up|down|status|current|doctor|report|sessions|rate|retention|demo|experiment [...]"""
 
 DESCRIPTION = """\
 Tag every Claude Code request with a session (id, type, prompt version, name),
@@ -56,6 +56,7 @@ stack commands:
   report ...           compare cost, tokens and latency per prompt version or type
   sessions ...         list recent sessions
   rate [ID] --score N  rate a session 0-10 (and/or --label, --note); shown in Phoenix's Sessions tab
+  retention --days N   make Phoenix delete the project's traces older than N days
   demo [--keep]        offline demo: start a private stack, run two prompt versions
   experiment ...       init|run|status|report|demo: prompt variants on tasks, controlled, to a verdict
   (each takes --help)
@@ -378,16 +379,22 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
     parser = Parser(prog="claude-session status", description="What runs where.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    from claude_session.cli import status_extras  # DuckDB: imported only when status runs
+
     stack = open_stack(ctx.state, ctx.environ)
     status = stack.status() if stack else StackStatus(ctx.state, None)
     if args.json:
         waiting = spool_files.summary(ctx.state.spool)
         spool = {"files": waiting.files, "spans": waiting.spans, "bytes": waiting.size}
         report = {**status.as_json(), "proxy_session": _proxy_wide_now(stack)}
+        report["report_cache"] = status_extras.report_cache(ctx)
+        if status.healthy:
+            report["phoenix_retention"] = status_extras.retention(ctx)
         print(json.dumps({**report, "spool": {"dir": str(ctx.state.spool), **spool}}, indent=2))
         return 0
     if not status.components:
         print(f"no stack recorded in {ctx.state.root}; start one with `claude-session up`")
+        print("report cache: " + status_extras.describe_cache(ctx))
         return 1
     for name, component in status.components.items():
         mark = "up" if component.healthy else "DOWN"
@@ -395,6 +402,9 @@ def cmd_status(argv: list[str], ctx: Context) -> int:
     session = _proxy_wide_now(stack)
     print("proxy-wide session: " + (_describe(session) if session else "none"))
     print("span spool: " + spool_files.describe(ctx.state.spool))
+    print("report cache: " + status_extras.describe_cache(ctx))
+    if status.healthy:
+        print("Phoenix retention: " + status_extras.retention(ctx))
     return 0 if status.healthy else 1
 
 
@@ -447,6 +457,7 @@ SUBCOMMANDS: dict[str, Command] = {
     "report": _lazy("report"),
     "sessions": _lazy("report", "sessions_main"),
     "rate": _lazy("rate"),
+    "retention": _lazy("retention"),
     "demo": _lazy("demo"),
     "experiment": cmd_experiment,
 }

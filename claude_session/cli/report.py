@@ -118,6 +118,11 @@ def build_parser(prog: str, sessions: bool) -> Parser:
         help="at most N groups (sessions: the N most recent; default " + ("20)" if sessions else "all)"),
     )
     output.add_argument("--timing", action="store_true", help="print fetch and aggregation times to stderr")
+    output.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read every span from Phoenix instead of the local report cache (the same report, slower)",
+    )
     target = parser.add_argument_group("Phoenix")
     target.add_argument("--phoenix-url", metavar="URL", help="default: the running stack's Phoenix")
     target.add_argument("--project", help="default: the running stack's project (claude-code)")
@@ -135,6 +140,7 @@ def main(argv: list[str], ctx: Context) -> int:
         limit=args.limit,
         phoenix_check=not args.no_phoenix_check,
         page_size=args.page_size,
+        cache=not args.no_cache,
     )
     return run(query, args, ctx, args.chart)
 
@@ -142,7 +148,12 @@ def main(argv: list[str], ctx: Context) -> int:
 def sessions_main(argv: list[str], ctx: Context) -> int:
     args = build_parser("claude-session sessions", sessions=True).parse_args(argv)
     query = ReportQuery(
-        _selection(args), group_by="session", limit=args.limit, phoenix_check=False, page_size=args.page_size
+        _selection(args),
+        group_by="session",
+        limit=args.limit,
+        phoenix_check=False,
+        page_size=args.page_size,
+        cache=not args.no_cache,
     )
     return run(query, args, ctx, chart=None)
 
@@ -158,7 +169,7 @@ def run(query: ReportQuery, args: argparse.Namespace, ctx: Context, chart: Path 
         report_chart.check_path(chart)  # before any work
     where = phoenix_target(args.phoenix_url, args.project, ctx)
     client = PhoenixClient(where.url, timeout=PHOENIX_TIMEOUT, api_key=where.api_key)
-    report = build_report(query, client, where.project)
+    report = build_report(query, client, where.project, ctx.state.report_cache, _to_stderr)
     if not report.groups:
         _nothing(report, args.format)
         return 0
@@ -168,6 +179,10 @@ def run(query: ReportQuery, args: argparse.Namespace, ctx: Context, chart: Path 
     if args.timing:
         _print_timing(report)
     return 0
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_timing(report: Report) -> None:

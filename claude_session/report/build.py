@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from claude_session.phoenix.annotations import Outcome, fetch_outcomes
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 from claude_session.report import attribution, intervals
+from claude_session.report.cache.cached import cached_aggregation
+from claude_session.report.cache.sync import identity
 from claude_session.report.errors import ReportError
 from claude_session.report.fetch import (
     DEFAULT_PAGE,
@@ -53,6 +56,7 @@ class ReportQuery:
     limit: int | None = None  # at most this many groups (a session list: the most recent)
     phoenix_check: bool = True  # compare the cost with Phoenix's own figure
     page_size: int = DEFAULT_PAGE
+    cache: bool = True  # aggregate in the local cache (report/cache); False: read every span from Phoenix
 
     def __post_init__(self) -> None:
         if self.group_by not in GROUP_BY:
@@ -64,28 +68,60 @@ class ReportQuery:
         return self.group_by != "session"
 
 
-def build_report(query: ReportQuery, client: PhoenixClient, project: str) -> Report:
+def build_report(
+    query: ReportQuery,
+    client: PhoenixClient,
+    project: str,
+    cache_dir: Path | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Report:
     """The finished report; one with no groups when no span matched. ReportError or PhoenixError
-    (one line each) when Phoenix has no such project, the baseline names no group, or Phoenix fails."""
+    (one line each) when Phoenix has no such project, the baseline names no group, or Phoenix fails.
+
+    With `query.cache` (the default) and a `cache_dir` (the command line passes the state
+    directory's report-cache/; only the edges read the environment) the spans are aggregated in
+    the local cache there; `notify` gets its one-line notices (a rebuild and why, a cold fill's
+    progress)."""
     started = time.perf_counter()
-    project_id = client.project_id(project)
+    if query.cache and cache_dir is not None:
+        ident = identity(client, project)
+        project_id = ident.project_id if ident else None
+    else:
+        ident, project_id = None, client.project_id(project)
     if project_id is None:
         raise ReportError(
             f"Phoenix at {client.base_url} has no project {project!r}: no spans were sent to it yet"
         )
-    collector = SessionCollector() if query.per_session_statistics else None
-    pages = fetch_pages(client, project, project_id, query.selection, query.page_size)
-    result = aggregate(pages, query.selection, query.group_by, collector)
+    stored = None
+    if ident is not None and cache_dir is not None:
+        stored = cached_aggregation(
+            client,
+            project,
+            ident,
+            query.selection,
+            query.group_by,
+            query.per_session_statistics,
+            cache_dir,
+            notify or (lambda line: None),
+        )
+    if stored is not None:
+        result, samples = stored.aggregation, stored.samples
+    else:
+        collector = SessionCollector() if query.per_session_statistics else None
+        pages = fetch_pages(client, project, project_id, query.selection, query.page_size)
+        result = aggregate(pages, query.selection, query.group_by, collector)
+        samples = collector.samples() if collector is not None else {}
     report = empty_report(query, client.base_url, project)
     if not result.groups:
         return report
     groups = result.groups
+    # The samples in the groups' order, not the order rows arrived in: the comparisons list follows it.
+    samples = {g.label: samples[g.label] for g in groups if g.label in samples}
     warnings = attribution.warnings(groups)
     comparisons = []
     if query.baseline:
         warnings += baseline_warnings(groups, query)  # refuses a baseline that names no group
         comparisons = compare(groups, query.baseline)
-    samples = collector.samples() if collector is not None else {}
     found, outcome_warnings = _read_outcomes(client, project, samples)
     groups = with_outcomes(groups, samples, found)
     analysis, stats_s, stats_warnings = _analyse(query, samples, found)

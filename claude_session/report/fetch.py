@@ -34,7 +34,11 @@ COLUMNS: Mapping[str, str] = {
     "latency": "latency_ms",
     "status": "status_code",
     "claude_code": "claude_code",  # gateway hints: request_class, agent_type, prompt_id, ...
+    "trace_id": "context.trace_id",
 }
+# Each row also carries its span id under this name: Phoenix's span query answers with the span
+# id as the table's index (the report cache's key, report/cache).
+SPAN_ID = "context.span_id"
 GROUP_BY: Mapping[str, str] = {
     "prompt_version": "prompt version",
     "type": "type",
@@ -108,9 +112,14 @@ def fetch_pages(
     count = int(info["recordCount"] or 0)
     if count == 0:
         return
-    start = selection.start or parse_iso(info["startTime"])
+    # The pages cover only where the project has spans: a window reaching further back (the
+    # report cache's 400-day horizon, a long --since) would otherwise cut mostly empty slices
+    # and overfill the rest, each fetched whole and then again in halves.
+    first = parse_iso(info["startTime"])
     # Phoenix rounds the project's end down to the minute: one more minute covers it.
-    end = selection.end or parse_iso(info["endTime"]) + timedelta(minutes=1)
+    last = parse_iso(info["endTime"]) + timedelta(minutes=1)
+    start = max(selection.start, first) if selection.start else first
+    end = min(selection.end, last) if selection.end else last
     slices = max(1, math.ceil(count / page_size))
     step = (end - start) / slices
     bounds = [start + step * i for i in range(slices)] + [end]
@@ -185,6 +194,7 @@ class _Accumulator:
         "end",
         "errors",
         "fields",
+        "first",
         "latencies",
         "models",
         "prompt",
@@ -207,6 +217,7 @@ class _Accumulator:
         self.start: str | None = None
         self.end: str | None = None
         self.fields: tuple[str | None, str | None, str | None] | None = None
+        self.first: tuple[str, str] | None = None  # (start, span id) of the row `fields` came from
         self.tally = attribution.Tally()
 
     def add(self, row: Mapping[str, Any], session: Mapping[str, Any]) -> None:
@@ -235,7 +246,11 @@ class _Accumulator:
             self.start = row["start"]
         if row["end"] and (self.end is None or row["end"] > self.end):
             self.end = row["end"]
-        if self.fields is None:
+        # A session's fields from its earliest span (ties: the smallest span id), whatever order
+        # Phoenix sends the rows in: the report cache picks the same row.
+        first = (str(row.get("start") or ""), str(row.get(SPAN_ID) or ""))
+        if self.first is None or first < self.first:
+            self.first = first
             self.fields = (session.get("type"), session.get("prompt_version"), session.get("name"))
 
 
@@ -295,13 +310,13 @@ def aggregate(
         aggregate_s += time.perf_counter() - fetched
     began = time.perf_counter()
     groups = [_finish(key, acc, selection, group_by) for key, acc in accumulators.items()]
-    groups.sort(key=_order(group_by), reverse=group_by == "session")
+    groups.sort(key=group_order(group_by), reverse=group_by == "session")
     aggregate_s += time.perf_counter() - began
     session_ids = {str(s) for acc in accumulators.values() for s in acc.sessions if s is not None}
     return Aggregation(groups, spans, pages_seen, fetch_s, aggregate_s, session_ids)
 
 
-def _order(group_by: str) -> Any:
+def group_order(group_by: str) -> Any:
     if group_by == "session":  # sorted most recent first
         return lambda g: (g.start or "", g.label)
     return lambda g: (g.key is None, g.label)

@@ -3,6 +3,7 @@ for the bootstrap (report/stats.py): cost, tokens, requests and the median reque
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ class _Session:
     __slots__ = ("cost", "latencies", "requests", "tokens")
 
     def __init__(self) -> None:
-        self.cost = 0.0
+        self.cost: list[float] = []  # summed with math.fsum: the same figure whatever the rows' order
         self.tokens = 0
         self.requests = 0
         self.latencies: list[float] = []
@@ -35,7 +36,7 @@ class SessionCollector:
         if one is None:
             one = sessions[session_id] = _Session()
         one.requests += 1
-        one.cost += float(row.get("cost") or 0.0)
+        one.cost.append(float(row.get("cost") or 0.0))
         tokens = row.get("tokens")
         if tokens:  # the prompt count includes cache reads and writes
             one.tokens += int(tokens.get("prompt") or 0) + int(tokens.get("completion") or 0)
@@ -52,7 +53,7 @@ class SessionCollector:
             result["(none)" if key is None else key] = GroupSample(
                 [s for s, _ in ordered],
                 {
-                    "cost": np.array([one.cost for _, one in ordered], dtype=np.float64),
+                    "cost": np.array([math.fsum(one.cost) for _, one in ordered], dtype=np.float64),
                     "tokens": np.array([one.tokens for _, one in ordered], dtype=np.float64),
                     "requests": np.array([one.requests for _, one in ordered], dtype=np.float64),
                     "latency_p50": np.array(

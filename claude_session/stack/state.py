@@ -27,14 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claude_session.core.state_root import REPORT_CACHE, report_cache_dir, state_dir
 
-def state_dir(environ: Mapping[str, str]) -> Path:
-    """$CLAUDE_SESSION_STATE_DIR, else $XDG_STATE_HOME/claude-session, else ~/.local/state/claude-session."""
-    explicit = environ.get("CLAUDE_SESSION_STATE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "claude-session"
+__all__ = ["StatePaths", "master_key", "paths", "read_json", "report_cache_dir", "state_dir", "write_json"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,11 @@ class StatePaths:
     def spool(self) -> Path:
         """Span batches waiting for Phoenix (the proxy's CLAUDE_SESSION_SPOOL_DIR)."""
         return self.root / "spool"
+
+    @property
+    def report_cache(self) -> Path:
+        """The report cache (report/cache): span summaries per Phoenix and project, mode 0700."""
+        return self.root / REPORT_CACHE
 
     def pid_file(self, name: str) -> Path:
         return self.root / "run" / f"{name}.pid"

@@ -1,0 +1,84 @@
+"""A report's aggregation through the cache: open (or repair) the file, sync it, aggregate in SQL.
+
+None means "read Phoenix directly": another report holds the file, or the file failed under
+this one (it is then removed, and the next report rebuilds it). Either way one line says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from datetime import UTC
+from pathlib import Path
+
+import duckdb
+
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.report.cache.aggregate import StoreAggregation, aggregate_in_store
+from claude_session.report.cache.columns import as_table
+from claude_session.report.cache.errors import CacheBusy, CacheError
+from claude_session.report.cache.store import SpanStore, cache_file, open_store
+from claude_session.report.cache.sync import Identity, Notify, Synced, sync
+from claude_session.report.fetch import Selection, fetch_pages
+
+
+def cached_aggregation(
+    client: PhoenixClient,
+    project: str,
+    ident: Identity,
+    selection: Selection,
+    group_by: str,
+    samples: bool,
+    directory: Path,
+    notify: Notify,
+) -> StoreAggregation | None:
+    path = cache_file(directory, client.base_url, project)
+    notices: list[str] = []
+    try:
+        store = open_store(path, notices)
+    except CacheBusy as err:
+        notify(f"{err}: this report reads Phoenix directly")
+        return None
+    except CacheError as err:
+        notify(f"{err}: this report reads Phoenix directly")
+        return None
+    for line in notices:
+        notify(line)
+    try:
+        with store:
+            synced = sync(store, client, project, ident, notify)
+            source = _source(store, client, project, ident.project_id, selection, synced)
+            result = aggregate_in_store(store.db, source, selection, group_by, samples)
+    except duckdb.Error as err:
+        with contextlib.suppress(OSError):
+            path.unlink()
+            path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        notify(f"report cache {path} failed ({first_line}): removed; this report reads Phoenix directly")
+        return None
+    aggregation = replace(result.aggregation, fetch_s=synced.fetch_s, pages=synced.pages)
+    return StoreAggregation(aggregation, result.samples)
+
+
+def _source(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    selection: Selection,
+    synced: Synced,
+) -> str:
+    """The relation to aggregate: the cache, plus the selection's spans older than the cache's
+    horizon, fetched from Phoenix for this report only."""
+    floor = synced.floor.replace(tzinfo=UTC)
+    if selection.start is not None and selection.start >= floor:
+        return "spans"
+    end = floor if selection.end is None else min(selection.end, floor)
+    older = Selection(selection.values, selection.start, end)
+    pages = list(fetch_pages(client, project, project_id, older))
+    if not any(pages):
+        return "spans"
+    rows = [row for page in pages for row in page]
+    synced.pages += len(pages)
+    store.db.register("older", as_table(rows))
+    return "(SELECT * FROM spans UNION ALL SELECT * FROM older)"

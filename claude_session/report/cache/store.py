@@ -1,0 +1,234 @@
+"""The cache file: one DuckDB database of span summaries per Phoenix URL and project.
+
+Owner-only (directory 0700, files 0600). It records what it mirrors (the schema version, the
+Phoenix version, the project's id and creation time, the oldest start it holds); a file that
+is not a DuckDB database, or holds another schema, is replaced, never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from claude_session.report.cache.columns import SCHEMA
+from claude_session.report.cache.errors import CacheBusy, CacheError
+
+SCHEMA_VERSION = "2"  # bump when SCHEMA or the meaning of a column changes: old files are rebuilt
+SUFFIX = ".duckdb"
+
+
+def cache_file(directory: Path, phoenix_url: str, project: str) -> Path:
+    """One file per Phoenix and project; the name hashes both (a URL is no file name)."""
+    digest = hashlib.sha256(f"{phoenix_url.rstrip('/')}\0{project}".encode()).hexdigest()[:20]
+    return directory / f"spans-{digest}{SUFFIX}"
+
+
+def _owner_only(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.chmod(0o600)
+
+
+class SpanStore:
+    """An open cache file. Use as a context manager; `open_store` makes or repairs the file."""
+
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self.db = connection
+
+    def __enter__(self) -> SpanStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            _owner_only(path)
+
+    # ----------------------------------------------------------------- what it mirrors
+
+    def _run(self, sql: str, params: list[Any] | None = None) -> None:
+        """A statement whose result is read to its end: DuckDB refuses the next call while one is pending."""
+        self.db.execute(sql, params or []).fetchall()
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, values: Mapping[str, str | None]) -> None:
+        for key, value in values.items():
+            self._run("DELETE FROM meta WHERE key = ?", [key])
+            if value is not None:
+                self._run("INSERT INTO meta VALUES (?, ?)", [key, value])
+
+    def clear(self) -> None:
+        """Forget every span and what they mirrored (the schema version stays)."""
+        self._run("DELETE FROM spans")
+        self._run("DELETE FROM meta WHERE key <> 'schema_version'")
+
+    # ----------------------------------------------------------------- spans
+
+    def replace_range(self, start: datetime | None, end: datetime | None, tables: Iterable[pa.Table]) -> int:
+        """Make [start, end) hold exactly the spans in `tables` (pages, as they arrive), in one
+        transaction: what Phoenix no longer has goes, the rest is upserted by span id (a span
+        sent twice is one row). Returns the number of rows written."""
+        where, params = _range(start, end)
+        written = 0
+        self._run("BEGIN TRANSACTION")
+        try:
+            self._run(f"DELETE FROM spans WHERE {where}", params)  # noqa: S608 (fixed text)
+            for table in tables:
+                written += self._upsert(table)
+            self._run("COMMIT")
+        except BaseException:
+            self._run("ROLLBACK")
+            raise
+        return written
+
+    def _upsert(self, table: pa.Table) -> int:
+        if not table.num_rows:
+            return 0
+        self.db.register("incoming", table)
+        try:
+            self._run("DELETE FROM spans WHERE span_id IN (SELECT span_id FROM incoming)")
+            self._run("INSERT INTO spans SELECT * FROM incoming")
+        finally:
+            self.db.unregister("incoming")
+        return int(table.num_rows)
+
+    def fill(self, tables: Iterable[pa.Table]) -> int:
+        """Add `tables` (a first fill's pages) one committed page at a time, so that DuckDB never holds
+        a million uncommitted rows in memory; a fill cut short is completed by the next sync's counts."""
+        return sum(self._upsert(table) for table in tables)
+
+    def delete_before(self, moment: datetime) -> int:
+        found = _first(self.db.execute("SELECT count(*) FROM spans WHERE start_time < ?", [moment]))
+        self._run("DELETE FROM spans WHERE start_time < ?", [moment])
+        return int(found[0]) if found else 0
+
+    def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
+        where, params = _range(start, end)
+        found = _first(self.db.execute(f"SELECT count(*) FROM spans WHERE {where}", params))  # noqa: S608
+        return int(found[0]) if found else 0
+
+    def counts(self, bounds: list[datetime]) -> list[int]:
+        """Spans in each [bounds[i], bounds[i+1])."""
+        return [self.count(low, high) for low, high in itertools.pairwise(bounds)]
+
+    def newest_start(self) -> datetime | None:
+        found = _first(self.db.execute("SELECT max(start_time) FROM spans"))
+        return found[0] if found else None
+
+    def size_bytes(self) -> int:
+        return sum(
+            p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + ".wal")) if p.exists()
+        )
+
+
+def _first(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row, the result read to its end (DuckDB refuses other work while one is pending)."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
+def _range(start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    parts, params = ["TRUE"], []
+    if start is not None:
+        parts.append("start_time >= ?")
+        params.append(start)
+    if end is not None:
+        parts.append("start_time < ?")
+        params.append(end)
+    return " AND ".join(parts), params
+
+
+def _create(connection: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{name} {kind}" for name, kind in SCHEMA.items())
+    connection.execute(f"CREATE TABLE spans ({columns})").fetchall()
+    connection.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)").fetchall()
+    connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", [SCHEMA_VERSION]).fetchall()
+
+
+# DuckDB's own memory (its default is 80% of the machine's): a report stays within ~500 MB of
+# RSS; beyond this DuckDB spills to a temporary directory beside the file.
+MEMORY_LIMIT = "256MB"
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), config={"memory_limit": MEMORY_LIMIT})
+    except duckdb.IOException as err:
+        if "lock" in str(err).lower():
+            raise CacheBusy(f"the report cache {path} is in use by another report") from None
+        raise CacheError(f"the report cache {path} is not a readable DuckDB file") from None
+    except duckdb.Error:
+        raise CacheError(f"the report cache {path} is not a readable DuckDB file") from None
+
+
+def _schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
+    try:
+        found = _first(connection.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+        names = [row[0] for row in connection.execute("DESCRIBE spans").fetchall()]
+    except duckdb.Error:
+        return None
+    if names != list(SCHEMA):
+        return None
+    return str(found[0]) if found else None
+
+
+def _remove(path: Path) -> None:
+    for stale in (path, path.with_name(path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+
+
+def open_store(path: Path, notices: list[str]) -> SpanStore:
+    """The cache file at `path`, created (0600, in a 0700 directory) when missing; a file that is
+    no DuckDB database or holds another schema is rebuilt, with a line in `notices`.
+    CacheBusy when another report holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    existed = path.exists()
+    try:
+        connection = _connect(path)
+    except CacheBusy:
+        raise
+    except CacheError:
+        notices.append(f"report cache {path} was unreadable (corrupted?): rebuilding it from Phoenix")
+        _remove(path)
+        connection = _connect(path)
+        existed = False
+    _owner_only(path)
+    if existed:
+        version = _schema_version(connection)
+        if version == SCHEMA_VERSION:
+            return SpanStore(path, connection)
+        connection.close()
+        notices.append(
+            f"report cache {path} was written by another cache schema ({version or 'unknown'}, "
+            f"this is {SCHEMA_VERSION}): rebuilding it from Phoenix"
+        )
+        _remove(path)
+        connection = _connect(path)
+        _owner_only(path)
+    _create(connection)
+    return SpanStore(path, connection)
+
+
+def cache_files(directory: Path) -> Iterator[Path]:
+    if directory.is_dir():
+        yield from sorted(directory.glob(f"*{SUFFIX}"))
+
+
+def total_size(directory: Path) -> tuple[int, int]:
+    """(files, bytes) of every cache file in `directory`."""
+    files = list(cache_files(directory))
+    size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file()) if directory.is_dir() else 0
+    return len(files), size

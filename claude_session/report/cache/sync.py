@@ -1,0 +1,250 @@
+"""Keeping the cache in step with Phoenix, fetching as little as it can.
+
+Each report:
+1. checks the cache mirrors this Phoenix and project: the same Phoenix version, the same
+   project (its id and creation time: a project deleted and recreated has a new one) in the
+   same database (the oldest project's creation time: a wiped Phoenix recreates it). Anything
+   else empties the cache, with one line saying why.
+2. drops the spans older than the cache's horizon (MAX_AGE: the size bound); a report reaching
+   further back fetches that part from Phoenix (cached.py).
+3. fetches the spans that started at or after the newest cached start minus OVERLAP, and
+   replaces that window whole (upsert by span id; a span Phoenix no longer has goes).
+4. compares, for the older part, Phoenix's span count with the cache's (one aggregate query);
+   where they differ, narrows the difference down by time slices and refetches those slices.
+
+Why OVERLAP and the counts: a span reaches Phoenix after it ends: the proxy's batch processor
+exports within seconds and retries for about a minute, and a span starts up to a request's
+duration earlier (LiteLLM's timeout is 10 minutes). So spans starting in the last OVERLAP
+(15 minutes) can still be arriving and are always refetched. The proxy's spool
+(proxy/spool.py) is different: after a Phoenix outage it replays failed batches oldest first,
+with no age limit (a stopped proxy replays when it starts again, days later), so no window
+covers it; the counts of step 4 find those spans wherever they landed, and also the spans
+Phoenix's retention policy deleted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.filters import span_condition
+from claude_session.report.cache.columns import as_table
+from claude_session.report.cache.store import SpanStore
+from claude_session.report.fetch import Selection, fetch_pages
+from claude_session.report.timewindow import iso, parse_iso
+
+OVERLAP = timedelta(minutes=15)
+MAX_AGE = timedelta(days=400)  # spans older than this leave the cache (Phoenix still has them)
+SLICES = 16  # time slices a count difference is narrowed down by, per round
+REFETCH_SPANS = 50_000  # a slice with at most this many spans (in Phoenix) is refetched whole
+PROGRESS_STEP = 0.25  # a cold fetch says how far it got every quarter
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a cache file mirrors."""
+
+    phoenix_version: str
+    database_created: str  # the creation time of Phoenix's oldest project (its 'default')
+    project_id: str
+    project_created: str
+
+    def as_meta(self) -> dict[str, str]:
+        return {
+            "phoenix_version": self.phoenix_version,
+            "database_created": self.database_created,
+            "project_id": self.project_id,
+            "project_created": self.project_created,
+        }
+
+
+def identity(client: PhoenixClient, project: str) -> Identity | None:
+    """This Phoenix's and project's identity; None when Phoenix has no such project."""
+    data = client.graphql("query { projects(first: 1000) { edges { node { id name createdAt } } } }")
+    nodes = [edge["node"] for edge in data["projects"]["edges"]]
+    mine = [n for n in nodes if n["name"] == project]
+    if not mine:
+        return None
+    oldest = min(nodes, key=lambda n: str(n["createdAt"]))
+    answer = client.send("GET", "/arize_phoenix_version")
+    version = answer.body.decode(errors="replace").strip() if answer.status == 200 else "unknown"
+    return Identity(version, str(oldest["createdAt"]), str(mine[0]["id"]), str(mine[0]["createdAt"]))
+
+
+def stale_reason(meta: dict[str, str], now: Identity, project: str) -> str | None:
+    """Why a cache with `meta` does not mirror `now` (None: it does, or it is empty)."""
+    if "project_id" not in meta:
+        return None
+    if meta.get("database_created") != now.database_created:
+        return "Phoenix's database was wiped or replaced since the cache was filled"
+    if meta.get("phoenix_version") != now.phoenix_version:
+        before = meta.get("phoenix_version")
+        return f"Phoenix is now version {now.phoenix_version}, the cache was filled from {before}"
+    if (meta.get("project_id"), meta.get("project_created")) != (now.project_id, now.project_created):
+        return f"project {project!r} was deleted and recreated in Phoenix since the cache was filled"
+    return None
+
+
+@dataclass
+class Synced:
+    floor: datetime  # the cache holds every span that started at or after this (naive UTC)
+    fetched: int = 0
+    pages: int = 0
+    fetch_s: float = 0.0
+
+
+class _Pages:
+    """Fetched pages as Arrow tables, counted and timed (the time spent waiting on Phoenix)."""
+
+    def __init__(
+        self, synced: Synced, pages: Iterator[list[dict[str, Any]]], progress: Callable[[int], None]
+    ) -> None:
+        self.synced = synced
+        self.pages = pages
+        self.progress = progress
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        while True:
+            began = time.perf_counter()
+            page = next(self.pages, None)
+            self.synced.fetch_s += time.perf_counter() - began
+            if page is None:
+                return
+            self.synced.pages += 1
+            self.synced.fetched += len(page)
+            self.progress(self.synced.fetched)
+            yield as_table(page)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def sync(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    now_identity: Identity,
+    notify: Notify,
+    now: datetime | None = None,
+    max_age: timedelta = MAX_AGE,
+) -> Synced:
+    """Bring the cache up to date with Phoenix (see the module's description)."""
+    reason = stale_reason(store.meta(), now_identity, project)
+    if reason:
+        notify(f"report cache: {reason}: rebuilding it from Phoenix")
+        store.clear()
+    floor = ((now or datetime.now(UTC)) - max_age).astimezone(UTC).replace(tzinfo=None)
+    store.delete_before(floor)
+    synced = Synced(floor)
+    newest = store.newest_start()
+    project_id = now_identity.project_id
+    if newest is None:
+        _fill(store, client, project, project_id, floor, synced, notify)
+    else:
+        cutoff = max(newest - OVERLAP, floor)
+        _reconcile(store, client, project, project_id, floor, cutoff, synced)
+        pages = fetch_pages(client, project, project_id, Selection(start=_aware(cutoff)))
+        store.replace_range(cutoff, None, _Pages(synced, pages, lambda n: None))
+    store.set_meta({**now_identity.as_meta(), "floor": iso(_aware(floor))})
+    return synced
+
+
+def _fill(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    floor: datetime,
+    synced: Synced,
+    notify: Notify,
+) -> None:
+    """The first fill: every span since the floor, saying how far it got."""
+    total = phoenix_count(client, project_id, [(_aware(floor), None)])[0]
+    if total == 0:
+        return
+    notify(
+        f"report cache: reading {total:,} spans from Phoenix into {store.path} "
+        "(once; later reports read only new spans)"
+    )
+    marks = iter(int(total * PROGRESS_STEP * i) for i in range(1, int(1 / PROGRESS_STEP)))
+    mark = next(marks, None)
+
+    def progress(done: int) -> None:
+        nonlocal mark
+        said = False
+        while mark is not None and done >= mark:
+            if done < total and not said:  # a fill done in one page has nothing more to say
+                notify(f"report cache: {done:,} of about {total:,} spans read")
+                said = True
+            mark = next(marks, None)
+
+    pages = fetch_pages(client, project, project_id, Selection(start=_aware(floor)))
+    store.fill(_Pages(synced, pages, progress))
+
+
+ALIASES = 40  # windows counted per GraphQL request (Phoenix allows at most 50 aliases)
+
+
+def phoenix_count(
+    client: PhoenixClient, project_id: str, windows: list[tuple[datetime, datetime | None]]
+) -> list[int]:
+    """Phoenix's count of LLM spans in each [start, end) window (one GraphQL request per ALIASES)."""
+    if len(windows) > ALIASES:
+        return [
+            n
+            for i in range(0, len(windows), ALIASES)
+            for n in phoenix_count(client, project_id, windows[i : i + ALIASES])
+        ]
+    fields_ = " ".join(f"w{i}: recordCount(filterCondition: $f{i})" for i in range(len(windows)))
+    params = ", ".join(f"$f{i}: String" for i in range(len(windows)))
+    query = f"query($id: ID!, {params}) {{ node(id: $id) {{ ... on Project {{ {fields_} }} }} }}"
+    variables: dict[str, Any] = {"id": project_id}
+    for i, (low, high) in enumerate(windows):
+        variables[f"f{i}"] = span_condition({}, low, high)
+    node = client.graphql(query, variables)["node"]
+    return [int(node[f"w{i}"] or 0) for i in range(len(windows))]
+
+
+def _reconcile(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    low: datetime,
+    high: datetime,
+    synced: Synced,
+) -> None:
+    """Make the cache's [low, high) hold what Phoenix holds there, refetching only the time slices
+    whose counts differ."""
+    pending = [(low, high)]
+    while pending:
+        windows = [(_aware(a), _aware(b)) for a, b in pending]
+        theirs = phoenix_count(client, project_id, windows)  # type: ignore[arg-type]
+        pending_next: list[tuple[datetime, datetime]] = []
+        for (a, b), count in zip(pending, theirs, strict=True):
+            if count == store.count(a, b):
+                continue
+            if count <= REFETCH_SPANS or b - a <= timedelta(seconds=1):
+                selection = Selection(start=_aware(a), end=_aware(b))
+                pages = fetch_pages(client, project, project_id, selection)
+                store.replace_range(a, b, _Pages(synced, pages, lambda n: None))
+                continue
+            step = (b - a) / SLICES
+            bounds = [a + step * i for i in range(SLICES)] + [b]
+            pending_next.extend(itertools.pairwise(bounds))
+        pending = pending_next
+
+
+def floor_of(meta: dict[str, str]) -> datetime | None:
+    found = meta.get("floor")
+    return parse_iso(found).replace(tzinfo=None) if found else None
