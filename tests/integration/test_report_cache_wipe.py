@@ -21,7 +21,7 @@ from claude_session.phoenix.client import PhoenixClient
 from claude_session.stack import procs
 from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
-from tests.integration.test_report_cache import Project, specs
+from tests.integration.test_report_cache import Project, _phoenix_figures, specs
 from tests.support import Stack
 from tests.support import test_env as stack_environment
 
@@ -36,6 +36,7 @@ def _report(state: StatePaths, url: str, capsys: pytest.CaptureFixture[str], *ex
     assert code == 0, err
     data = json.loads(out)
     data.pop("timing")
+    _phoenix_figures(data)  # Phoenix's own cross-check, asked of Phoenix either way
     return json.dumps(data, sort_keys=True), err
 
 
