@@ -26,7 +26,6 @@ from claude_session.stack.settings import StackSettings
 from claude_session.stack.state import StatePaths
 
 ANNOTATION_WAIT_S = 20.0
-TIMED_OUT = 124  # the check's exit code when it overran, as timeout(1) reports it
 
 
 @dataclass(frozen=True)
@@ -186,7 +185,7 @@ def _run_check(
             [SHELL, "-c", command], space.tree, environ, log, subprocess.STDOUT, timeout_s, groups
         )
     if timed_out:
-        code = TIMED_OUT
+        code = launcher.TIMED_OUT  # the check overran: reported as timeout(1) does
     elif code is None or code < 0:  # stopped, or killed by a signal: reported the way a shell does
         code = 128 + (-code if code else signal.SIGKILL)
     return CheckResult(command, code, time.monotonic() - started)
