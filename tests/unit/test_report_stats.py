@@ -224,3 +224,69 @@ def test_the_picture_has_one_bar_per_group_with_whiskers(tmp_path: Path, suffix:
     path.unlink()
     chart.write(result, path)
     assert path.read_bytes() == content  # same report, same file
+
+
+def _drawn_medians(values: list[float], index: np.ndarray[Any, np.dtype[np.intp]]) -> np.ndarray[Any, Any]:
+    ranked = stats._Medians(np.asarray(values, dtype=np.float64), len(index))
+    assert ranked.exact  # the counting path, not its np.median fallback
+    return ranked.of(index)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [4.5],  # n = 1
+        [2.0, -1.0],  # n = 2: the mean of both
+        [3.1, 0.2, 7.7, 1.5, 9.9, 0.0, 5.25],  # odd n
+        [3.1, 0.2, 7.7, 1.5, 9.9, 0.0, 5.25, 2.0],  # even n: two middle values averaged
+        [1.0, 3.0, 3.0, 1.0, 2.0, 3.0, 1.0, 1.0, 2.0],  # ties, odd n
+        [5.0, 5.0, 1.0, 5.0, 1.0, 2.0],  # ties, even n
+        [0.1, 0.2, 0.7, 1e-300, 1.7976931348623157e308, 1.7976931348623157e308],  # overflows to inf
+    ],
+)
+@pytest.mark.parametrize("rows", [1, 5])  # a block of one resample, and of several
+def test_the_median_of_each_resample_is_numpys_to_the_bit(values: list[float], rows: int) -> None:
+    n = len(values)
+    index = np.random.default_rng(n + rows).integers(0, n, size=(rows, n), dtype=np.intp)
+    with np.errstate(over="ignore"):  # the two largest doubles' mean: inf, for both
+        expected = np.median(np.asarray(values)[index], axis=1)
+        got = _drawn_medians(values, index)
+    assert got.shape == expected.shape and bool((got == expected).all())
+    assert got.tobytes() == expected.tobytes()  # the same bits, not only equal
+
+
+def test_the_median_of_many_resamples_of_real_looking_latencies_is_numpys_to_the_bit() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1000, 1001):
+        values = np.round(rng.lognormal(6.5, 0.4, n), 1)  # ms to one decimal: many ties
+        index = rng.integers(0, n, size=(9, n), dtype=np.intp)
+        expected = np.median(values[index], axis=1)
+        assert _drawn_medians(list(values), index).tobytes() == expected.tobytes()
+    # Every row the same draw: the middle of the sorted values, whatever the row's offset.
+    index = np.tile(np.arange(6, dtype=np.intp), (3, 1))
+    assert _drawn_medians([6.0, 1.0, 5.0, 2.0, 4.0, 3.0], index).tolist() == [3.5, 3.5, 3.5]
+
+
+def test_a_column_with_a_negative_zero_is_left_to_numpy() -> None:
+    """-0.0 == 0.0, so no rank tells which np.partition puts in the middle: np.median decides."""
+    values = np.array([0.0, -0.0, 1.0, -0.0], dtype=np.float64)
+    ranked = stats._Medians(values, 4)
+    assert not ranked.exact
+    index = np.random.default_rng(1).integers(0, 4, size=(4, 4), dtype=np.intp)
+    assert ranked.of(index).tobytes() == np.median(values[index], axis=1).tobytes()
+
+
+def test_the_resamples_are_those_of_the_gather_and_np_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    """_resample against the plain computation it replaces, on the same draws: several blocks,
+    the last one a single resample (CHUNK made small), a mean and a median column."""
+    monkeypatch.setattr(stats, "CHUNK", 20)  # n = 7: blocks of 2 resamples; 5 resamples: 2, 2, 1
+    rng = np.random.default_rng(3)
+    columns = {
+        "cost": (rng.lognormal(0.0, 0.5, 7), "mean"),
+        "latency_p50": (np.round(rng.lognormal(6.0, 0.3, 7)), "median"),
+    }
+    got = stats._resample(columns, 7, np.random.default_rng(11), 5)
+    draws = np.random.default_rng(11)
+    index = np.concatenate([draws.integers(0, 7, size=(r, 7), dtype=np.intp) for r in (2, 2, 1)])
+    assert got["cost"].tobytes() == columns["cost"][0][index].mean(axis=1).tobytes()
+    assert got["latency_p50"].tobytes() == np.median(columns["latency_p50"][0][index], axis=1).tobytes()
