@@ -20,6 +20,8 @@ from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 from claude_session.report import attribution, intervals
 from claude_session.report.cache.cached import cached_aggregation
+from claude_session.report.cache.memo import inputs_key, memo_file, recall, remember
+from claude_session.report.cache.store import cache_file
 from claude_session.report.cache.sync import identity
 from claude_session.report.errors import ReportError
 from claude_session.report.fetch import (
@@ -122,9 +124,13 @@ def build_report(
     if query.baseline:
         warnings += baseline_warnings(groups, query)  # refuses a baseline that names no group
         comparisons = compare(groups, query.baseline)
-    found, outcome_warnings = _read_outcomes(client, project, samples)
+    if stored is not None and stored.outcomes is not None:
+        found, outcome_warnings = stored.outcomes, list[str]()
+    else:
+        found, outcome_warnings = _read_outcomes(client, project, samples)
     groups = with_outcomes(groups, samples, found)
-    analysis, stats_s, stats_warnings = _analyse(query, samples, found)
+    memo = memo_file(cache_file(cache_dir, client.base_url, project)) if stored and cache_dir else None
+    analysis, stats_s, stats_warnings = _analyse(query, samples, found, memo)
     shown, limit_warnings = apply_limit(groups, query)
     report = dataclasses.replace(
         report,
@@ -217,14 +223,23 @@ def with_outcomes(
 
 
 def _analyse(
-    query: ReportQuery, samples: Mapping[str, GroupSample], found: Mapping[str, Outcome]
+    query: ReportQuery, samples: Mapping[str, GroupSample], found: Mapping[str, Outcome], memo: Path | None
 ) -> tuple[Analysis | None, float, list[str]]:
+    """The intervals; with `memo` (the cache's, report/cache/memo.py) read back when the inputs are
+    the same as a recent report's."""
     if not query.per_session_statistics:
         return None, 0.0, []
     began = time.perf_counter()
     passed = {sid: o.check_passed for sid, o in found.items() if o.check_passed is not None}
-    analysis, warnings = intervals.analysis(samples, query.baseline, passed)
-    return analysis, time.perf_counter() - began, warnings
+    key = inputs_key(samples, query.baseline, passed) if memo is not None else ""
+    recalled = recall(memo, key) if memo is not None else None
+    if recalled is not None:
+        analysis, warnings = recalled
+        return analysis, time.perf_counter() - began, warnings
+    result, warnings = intervals.analysis(samples, query.baseline, passed)
+    if memo is not None and result is not None:
+        remember(memo, key, result, warnings)
+    return result, time.perf_counter() - began, warnings
 
 
 def apply_limit(groups: Sequence[GroupStats], query: ReportQuery) -> tuple[list[GroupStats], list[str]]:

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from claude_session.core import gateway_hints
+from claude_session.phoenix.annotations import Outcome
 from claude_session.report import attribution
 from claude_session.report.cache.columns import DIMENSION_COLUMNS
 from claude_session.report.fetch import Aggregation, Selection, group_order
@@ -137,6 +138,7 @@ FROM per_session GROUP BY g
 class StoreAggregation:
     aggregation: Aggregation
     samples: dict[str, GroupSample]
+    outcomes: dict[str, Outcome] | None = None  # the samples' sessions' ratings and checks (outcomes.py)
 
 
 def aggregate_in_store(

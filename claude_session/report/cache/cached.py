@@ -13,10 +13,13 @@ from pathlib import Path
 
 import duckdb
 
+from claude_session.phoenix.annotations import Outcome
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.errors import PhoenixError
 from claude_session.report.cache.aggregate import StoreAggregation, aggregate_in_store
 from claude_session.report.cache.columns import as_table
 from claude_session.report.cache.errors import CacheBusy, CacheError
+from claude_session.report.cache.outcomes import cached_outcomes
 from claude_session.report.cache.store import SpanStore, cache_file, open_store
 from claude_session.report.cache.sync import Identity, Notify, Synced, sync
 from claude_session.report.fetch import Selection, fetch_pages
@@ -49,6 +52,7 @@ def cached_aggregation(
             synced = sync(store, client, project, ident, notify)
             source = _source(store, client, project, ident.project_id, selection, synced)
             result = aggregate_in_store(store.db, source, selection, group_by, samples)
+            found = _outcomes(store, client, project, ident.project_id, result) if samples else None
     except duckdb.Error as err:
         with contextlib.suppress(OSError):
             path.unlink()
@@ -57,7 +61,19 @@ def cached_aggregation(
         notify(f"report cache {path} failed ({first_line}): removed; this report reads Phoenix directly")
         return None
     aggregation = replace(result.aggregation, fetch_s=synced.fetch_s, pages=synced.pages)
-    return StoreAggregation(aggregation, result.samples)
+    return StoreAggregation(aggregation, result.samples, found)
+
+
+def _outcomes(
+    store: SpanStore, client: PhoenixClient, project: str, project_id: str, result: StoreAggregation
+) -> dict[str, Outcome] | None:
+    """The sessions' ratings and checks through the cache; None when Phoenix failed (the report
+    then asks again without it, and says what failed)."""
+    ids = [sid for sample in result.samples.values() for sid in sample.sessions if sid is not None]
+    try:
+        return cached_outcomes(store, client, project, project_id, ids)
+    except PhoenixError:
+        return None
 
 
 def _source(

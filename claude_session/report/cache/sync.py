@@ -7,24 +7,37 @@ Each report:
    else empties the cache, with one line saying why.
 2. drops the spans older than the cache's horizon (MAX_AGE: the size bound); a report reaching
    further back fetches that part from Phoenix (cached.py).
-3. fetches the spans that started at or after the newest cached start minus OVERLAP, and
-   replaces that window whole (upsert by span id; a span Phoenix no longer has goes).
-4. compares, for the older part, Phoenix's span count with the cache's (one aggregate query);
-   where they differ, narrows the difference down by time slices and refetches those slices.
+3. asks Phoenix, in one request, for its trace count and the LLM spans it stored since the last
+   sync (watermark.py: by row id, whenever they started). Nothing stored and the same trace
+   count: done, nothing is fetched. Spans stored that all started in the last OVERLAP before the
+   newest cached start or later, as many new traces as new spans: the time window from the
+   earliest of them is fetched and replaces that window whole (upsert by span id; a span Phoenix
+   no longer has goes).
+4. otherwise (spans that started earlier, such as a spool replay; a trace count showing
+   deletions: the retention policy, a trace deleted in the UI; a cache filled before
+   watermarks) it compares, for the part older than that window, Phoenix's span count with the
+   cache's (one aggregate query), narrows a difference down by time slices and refetches those
+   slices, and refetches the window itself whole.
 
-Why OVERLAP and the counts: a span reaches Phoenix after it ends: the proxy's batch processor
-exports within seconds and retries for about a minute, and a span starts up to a request's
-duration earlier (LiteLLM's timeout is 10 minutes). So spans starting in the last OVERLAP
-(15 minutes) can still be arriving and are always refetched. The proxy's spool
-(proxy/spool.py) is different: after a Phoenix outage it replays failed batches oldest first,
-with no age limit (a stopped proxy replays when it starts again, days later), so no window
-covers it; the counts of step 4 find those spans wherever they landed, and also the spans
-Phoenix's retention policy deleted.
+Why OVERLAP: a span reaches Phoenix after it ends: the proxy's batch processor exports within
+seconds and retries for about a minute, and a span starts up to a request's duration earlier
+(LiteLLM's timeout is 10 minutes); spans starting in the last OVERLAP (15 minutes) are the
+usual new ones. The proxy's spool (proxy/spool.py) is different: after a Phoenix outage it
+replays failed batches oldest first, with no age limit (a stopped proxy replays when it starts
+again, days later); the watermark sees those spans arrive, and the counts of step 4 find where
+they landed.
+
+The trace count check assumes what the proxy writes: each trace (request) holds one LLM span.
+A project whose traces hold other spans only, or several LLM spans, takes step 4 whenever
+something was stored: slower, never wrong. What it cannot see is deletions exactly offset by
+new traces without an LLM span: so step 4 also runs when the last count is over RECOUNT old.
 """
 
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,15 +48,19 @@ import pyarrow as pa
 
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.filters import span_condition
+from claude_session.report.cache import watermark
 from claude_session.report.cache.columns import as_table
 from claude_session.report.cache.store import SpanStore
 from claude_session.report.fetch import Selection, fetch_pages
 from claude_session.report.timewindow import iso, parse_iso
 
 OVERLAP = timedelta(minutes=15)
+RECOUNT = timedelta(hours=1)  # step 4 runs at least this often, whatever the watermark says
 MAX_AGE = timedelta(days=400)  # spans older than this leave the cache (Phoenix still has them)
 SLICES = 16  # time slices a count difference is narrowed down by, per round
 REFETCH_SPANS = 50_000  # a slice with at most this many spans (in Phoenix) is refetched whole
+PREFETCH = 1  # pages fetched ahead of the one being stored (each ~25,000 spans, ~15 MB parsed)
+JOIN_S = 5.0
 PROGRESS_STEP = 0.25  # a cold fetch says how far it got every quarter
 
 Notify = Callable[[str], None]
@@ -103,7 +120,10 @@ class Synced:
 
 
 class _Pages:
-    """Fetched pages as Arrow tables, counted and timed (the time spent waiting on Phoenix)."""
+    """Fetched pages as Arrow tables, counted and timed (the time spent waiting on Phoenix).
+
+    A thread fetches the next page while this one converts and stores the last: Phoenix's work
+    on a page (most of a cold fill) then overlaps the cache's, instead of alternating with it."""
 
     def __init__(
         self, synced: Synced, pages: Iterator[list[dict[str, Any]]], progress: Callable[[int], None]
@@ -113,16 +133,45 @@ class _Pages:
         self.progress = progress
 
     def __iter__(self) -> Iterator[pa.Table]:
-        while True:
-            began = time.perf_counter()
-            page = next(self.pages, None)
-            self.synced.fetch_s += time.perf_counter() - began
-            if page is None:
-                return
-            self.synced.pages += 1
-            self.synced.fetched += len(page)
-            self.progress(self.synced.fetched)
-            yield as_table(page)
+        ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREFETCH)
+        stop = threading.Event()
+
+        def offer(item: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False  # the reader stopped
+
+        def fetch() -> None:
+            try:
+                for page in self.pages:
+                    if not offer(("page", page)):
+                        return
+                offer(("end", None))
+            except BaseException as err:
+                offer(("error", err))  # raised again in the reading thread
+
+        fetcher = threading.Thread(target=fetch, name="report-cache-fetch", daemon=True)
+        fetcher.start()
+        try:
+            while True:
+                began = time.perf_counter()
+                kind, item = ahead.get()
+                self.synced.fetch_s += time.perf_counter() - began
+                if kind == "error":
+                    raise item
+                if kind == "end":
+                    return
+                self.synced.pages += 1
+                self.synced.fetched += len(item)
+                self.progress(self.synced.fetched)
+                yield as_table(item)
+        finally:
+            stop.set()
+            fetcher.join(timeout=JOIN_S)  # a request in flight ends with the process at worst (daemon)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -148,15 +197,89 @@ def sync(
     synced = Synced(floor)
     newest = store.newest_start()
     project_id = now_identity.project_id
-    if newest is None:
-        _fill(store, client, project, project_id, floor, synced, notify)
-    else:
-        cutoff = max(newest - OVERLAP, floor)
-        _reconcile(store, client, project, project_id, floor, cutoff, synced)
-        pages = fetch_pages(client, project, project_id, Selection(start=_aware(cutoff)))
-        store.replace_range(cutoff, None, _Pages(synced, pages, lambda n: None))
-    store.set_meta({**now_identity.as_meta(), "floor": iso(_aware(floor))})
+    meta = store.meta()
+    moment = now or datetime.now(UTC)
+    counted = meta.get("counted")
+    due = counted is None or moment - parse_iso(counted) > RECOUNT
+    if newest is not None and "watermark" in meta:
+        before = Mark.of(meta)
+        mark, recounted = _since(store, client, project, project_id, floor, before, newest, synced, due)
+    else:  # the first fill; a cache filled before watermarks
+        mark = Mark(watermark.highest_rowid(client, project_id), watermark.trace_count(client, project_id))
+        if newest is None:
+            _fill(store, client, project, project_id, floor, synced, notify)
+        else:
+            _catch_up(store, client, project, project_id, floor, newest - OVERLAP, synced)
+        recounted = True
+    if recounted:
+        counted = iso(moment)
+    state = {**now_identity.as_meta(), "floor": iso(_aware(floor)), "counted": counted}
+    store.set_meta({**state, **mark.as_meta()})
     return synced
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where a sync left Phoenix: the highest LLM span row id it had read, and the trace count."""
+
+    watermark: int
+    trace_count: int
+
+    @classmethod
+    def of(cls, meta: dict[str, str]) -> Mark:
+        return cls(int(meta["watermark"]), int(meta.get("trace_count", "-1")))
+
+    def as_meta(self) -> dict[str, str]:
+        return {"watermark": str(self.watermark), "trace_count": str(self.trace_count)}
+
+
+def _since(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    floor: datetime,
+    before: Mark,
+    newest: datetime,
+    synced: Synced,
+    recount: bool,
+) -> tuple[Mark, bool]:
+    """The spans Phoenix stored since the last sync (watermark.py), fetched as one time window when
+    they all started lately; otherwise, or when the trace count says something was deleted, the
+    counts of `_catch_up` find where the cache differs (True: they ran; `recount` runs them anyway)."""
+    recent = max(newest - OVERLAP, floor)
+    seen = watermark.probe(client, project_id, before.watermark, recent)
+    new = list(seen.first_new)
+    if seen.more_new:
+        new += watermark.rowids_after(client, project_id, new[-1])
+    mark = Mark(max([before.watermark, *new]), seen.trace_count)
+    if not new and seen.trace_count == before.trace_count and not recount:
+        return mark, False  # nothing stored, nothing deleted
+    # One LLM span per trace (a proxy request): as many new traces as new spans means none deleted.
+    added_only = seen.trace_count - before.trace_count == len(new)
+    if new and not seen.stored_before and seen.earliest_since is not None and added_only and not recount:
+        window = Selection(start=_aware(seen.earliest_since))
+        pages = fetch_pages(client, project, project_id, window)
+        store.replace_range(seen.earliest_since, None, _Pages(synced, pages, lambda n: None))
+        return mark, False
+    _catch_up(store, client, project, project_id, floor, recent, synced)
+    return mark, True
+
+
+def _catch_up(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    floor: datetime,
+    recent: datetime,
+    synced: Synced,
+) -> None:
+    """Counts and refetches: the window since `recent` whole, the older part where counts differ."""
+    cutoff = max(recent, floor)
+    _reconcile(store, client, project, project_id, floor, cutoff, synced)
+    pages = fetch_pages(client, project, project_id, Selection(start=_aware(cutoff)))
+    store.replace_range(cutoff, None, _Pages(synced, pages, lambda n: None))
 
 
 def _fill(
