@@ -188,8 +188,9 @@ def _to_stderr(line: str) -> None:
 def _print_timing(report: Report) -> None:
     t = report.timing
     print(
-        f"fetched {int(t['spans']):,} spans in {t['fetch_s']:.2f} s ({int(t['pages'])} pages), "
-        f"aggregated in {t['aggregate_s']:.2f} s, Phoenix cost check {t['phoenix_cost_s']:.2f} s, "
+        f"read {int(t['fetched']):,} spans from Phoenix in {t['fetch_s']:.2f} s ({int(t['pages'])} pages), "
+        f"aggregated {int(t['spans']):,} in {t['aggregate_s']:.2f} s, "
+        f"Phoenix cost check {t['phoenix_cost_s']:.2f} s, "
         f"total {t['total_s']:.2f} s",
         file=sys.stderr,
     )

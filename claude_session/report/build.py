@@ -20,7 +20,7 @@ from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 from claude_session.report import attribution, intervals
 from claude_session.report.cache.cached import cached_aggregation
-from claude_session.report.cache.memo import inputs_key, memo_file, recall, remember
+from claude_session.report.cache.memo import Memo, analysis_key, memo_for, recall_analysis, remember_analysis
 from claude_session.report.cache.store import cache_file
 from claude_session.report.cache.sync import identity
 from claude_session.report.errors import ReportError
@@ -129,7 +129,7 @@ def build_report(
     else:
         found, outcome_warnings = _read_outcomes(client, project, samples)
     groups = with_outcomes(groups, samples, found)
-    memo = memo_file(cache_file(cache_dir, client.base_url, project)) if stored and cache_dir else None
+    memo = memo_for(cache_file(cache_dir, client.base_url, project)) if stored and cache_dir else None
     analysis, stats_s, stats_warnings = _analyse(query, samples, found, memo)
     shown, limit_warnings = apply_limit(groups, query)
     report = dataclasses.replace(
@@ -223,7 +223,7 @@ def with_outcomes(
 
 
 def _analyse(
-    query: ReportQuery, samples: Mapping[str, GroupSample], found: Mapping[str, Outcome], memo: Path | None
+    query: ReportQuery, samples: Mapping[str, GroupSample], found: Mapping[str, Outcome], memo: Memo | None
 ) -> tuple[Analysis | None, float, list[str]]:
     """The intervals; with `memo` (the cache's, report/cache/memo.py) read back when the inputs are
     the same as a recent report's."""
@@ -231,14 +231,14 @@ def _analyse(
         return None, 0.0, []
     began = time.perf_counter()
     passed = {sid: o.check_passed for sid, o in found.items() if o.check_passed is not None}
-    key = inputs_key(samples, query.baseline, passed) if memo is not None else ""
-    recalled = recall(memo, key) if memo is not None else None
+    key = analysis_key(samples, query.baseline, passed) if memo is not None else ""
+    recalled = recall_analysis(memo, key) if memo is not None else None
     if recalled is not None:
         analysis, warnings = recalled
         return analysis, time.perf_counter() - began, warnings
     result, warnings = intervals.analysis(samples, query.baseline, passed)
     if memo is not None and result is not None:
-        remember(memo, key, result, warnings)
+        remember_analysis(memo, key, result, warnings)
     return result, time.perf_counter() - began, warnings
 
 
@@ -293,5 +293,6 @@ def _timing(result: Aggregation, stats_s: float, checked: float, started: float)
         "phoenix_cost_s": round(checked, 4),
         "total_s": round(time.perf_counter() - started, 4),
         "spans": result.spans,
+        "fetched": result.spans if result.fetched is None else result.fetched,  # from Phoenix, this report
         "pages": result.pages,
     }

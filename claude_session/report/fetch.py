@@ -7,12 +7,14 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from openinference.semconv.trace import SpanAttributes
 
+from claude_session.core import gateway_hints
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.cursors import fresh_range, start_of
 from claude_session.phoenix.filters import SESSION_KEYS, root_condition, span_condition
 from claude_session.report import attribution
 from claude_session.report.errors import ReportError
@@ -20,9 +22,12 @@ from claude_session.report.model import GroupStats
 from claude_session.report.samples import SessionCollector
 from claude_session.report.timewindow import iso, parse_iso
 
-# Output column -> span field or attribute path: all the report reads of a span. Phoenix parses
-# a span's attributes (Claude Code's are ~33 KB) once per path, so sub-objects are selected
-# whole: `session` brings id, type, prompt_version, name and user; `llm.token_count` every count.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# The rows the report reads, one per span: output column -> span field or attribute path, with
+# `session`, `tokens` (llm.token_count) and `claude_code` (the gateway hints) as objects holding
+# the keys below. This is the shape of every row in report/ and report/cache/.
 COLUMNS: Mapping[str, str] = {
     "session": "session",
     "tokens": "llm.token_count",  # prompt (includes cache reads and writes), completion, prompt_details
@@ -39,6 +44,114 @@ COLUMNS: Mapping[str, str] = {
 # Each row also carries its span id under this name: Phoenix's span query answers with the span
 # id as the table's index (the report cache's key, report/cache).
 SPAN_ID = "context.span_id"
+TRACE_ID = "context.trace_id"  # and the trace id under its key, whatever its column is called
+
+# What the span query asks Phoenix for: each attribute the report reads as a leaf, not its whole
+# object (Phoenix decodes and re-encodes each object it sends: a third more work per span), rebuilt
+# into COLUMNS' objects here. Wire column -> (object in the row, key path in it).
+_LEAVES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "session_id": ("session", ("id",)),
+    "session_type": ("session", ("type",)),
+    "session_prompt_version": ("session", ("prompt_version",)),
+    "session_name": ("session", ("name",)),
+    "session_user": ("session", ("user",)),
+    "tokens_prompt": ("tokens", ("prompt",)),
+    "tokens_completion": ("tokens", ("completion",)),
+    "tokens_cache_read": ("tokens", ("prompt_details", "cache_read")),
+    "tokens_cache_write": ("tokens", ("prompt_details", "cache_write")),
+    "hint_request_class": ("claude_code", (gateway_hints.REQUEST_CLASS.attribute.partition(".")[2],)),
+    "hint_agent_type": ("claude_code", (gateway_hints.AGENT_TYPE.attribute.partition(".")[2],)),
+    "hint_prompt_id": ("claude_code", (gateway_hints.PROMPT_ID.attribute.partition(".")[2],)),
+}
+_PLAIN = ("cost", "model", "ttft", "start", "end", "latency", "status", "trace_id")
+WIRE: Mapping[str, str] = {
+    **{name: ".".join((COLUMNS[obj], *keys)) for name, (obj, keys) in _LEAVES.items()},
+    **{name: COLUMNS[name] for name in _PLAIN},
+}
+_TEXT = (*(n for n, (obj, _) in _LEAVES.items() if obj != "tokens"), "model", "status", TRACE_ID, SPAN_ID)
+_NUMBERS = (*(n for n, (obj, _) in _LEAVES.items() if obj == "tokens"), "cost", "ttft", "latency")
+_TIMES = ("start", "end")
+
+
+def as_row(wire: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as Phoenix answers WIRE (leaves) in COLUMNS' shape: objects hold the leaves that have
+    a value; an object with none is None, as Phoenix answers for an absent attribute."""
+    row: dict[str, Any] = {name: wire.get(name) for name in _PLAIN}
+    row[SPAN_ID] = wire.get(SPAN_ID)
+    row[TRACE_ID] = wire.get(TRACE_ID, wire.get("trace_id"))
+    for obj in ("session", "tokens", "claude_code"):
+        row[obj] = None
+    for name, (obj, keys) in _LEAVES.items():
+        value = wire.get(name)
+        if value is None:
+            continue
+        target = row[obj] = row[obj] or {}
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = value
+    return row
+
+
+def _arrow_fits(table: pa.Table) -> pa.Table | None:
+    """The Arrow answer with pandas' NaN as none, or None when a column's type is not what the JSON
+    answer would carry (text as text, numbers as numbers, times as times): numeric session ids, say,
+    which the JSON answer keeps as numbers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns: dict[str, Any] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        kind = column.type
+        if pa.types.is_null(kind):
+            pass
+        elif name in _TEXT:
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                return None
+        elif name in _NUMBERS:
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+                return None
+            if pa.types.is_floating(kind):  # pandas' NaN for a missing value: none, as in JSON
+                column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
+        elif name in _TIMES:
+            if not pa.types.is_timestamp(kind):
+                return None
+            column = column.cast(pa.timestamp("us", tz="UTC"))  # Phoenix's database keeps microseconds
+        columns[name] = column
+    return pa.table(columns)
+
+
+def _arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A fitted Arrow answer's rows as the JSON answer's: WIRE's leaves, times in its form
+    ('2026-12-02T16:28:19.252863000Z')."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in _TIMES:
+        if name in table.column_names and pa.types.is_timestamp(table.column(name).type):
+            text = pc.binary_join_element_wise(
+                pc.strftime(table.column(name), format="%Y-%m-%dT%H:%M:%S"), "000Z", ""
+            )
+            table = table.set_column(table.column_names.index(name), name, text)
+    return list(table.to_pylist())
+
+
+def _query(
+    client: PhoenixClient, project: str, condition: str, low: datetime, high: datetime, limit: int
+) -> pa.Table | list[dict[str, Any]]:
+    """One time window: the Arrow answer (fitted), or the JSON one's rows (WIRE) where Arrow fails."""
+    table = client.query_spans_arrow(project, WIRE, condition, iso(low), iso(high), limit=limit)
+    fitted = _arrow_fits(table) if table is not None else None
+    if fitted is not None:
+        return fitted
+    return client.query_spans(project, WIRE, condition, iso(low), iso(high), limit=limit)
+
+
+def rows_of(page: pa.Table | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A fetched page's rows in COLUMNS' shape."""
+    return page if isinstance(page, list) else [as_row(row) for row in _arrow_rows(page)]
+
+
 GROUP_BY: Mapping[str, str] = {
     "prompt_version": "prompt version",
     "type": "type",
@@ -85,12 +198,26 @@ ROOTLESS_KEYS = frozenset({"model"})
 # --------------------------------------------------------------------------- fetching
 
 
-def _project_info(client: PhoenixClient, project_id: str, condition: str) -> dict[str, Any]:
+def _project_info(
+    client: PhoenixClient, project_id: str, condition: str
+) -> tuple[int, datetime | None, datetime | None]:
+    """How many spans match `condition`, and the first and last start among them, asked fresh
+    (Phoenix's cached count and time bounds lag a write by ~0.1 s: phoenix/cursors.py)."""
     query = """
-    query($id: ID!, $f: String) {
-      node(id: $id) { ... on Project { startTime endTime recordCount(filterCondition: $f) } }
-    }"""
-    return dict(client.graphql(query, {"id": project_id, "f": condition})["node"])
+    query($id: ID!, $f: String, $fresh: TimeRange) { node(id: $id) { ... on Project {
+      recordCount(filterCondition: $f, timeRange: $fresh)
+      first: spans(first: 1, filterCondition: $f, sort: {col: startTime, dir: asc}) { edges { cursor } }
+      last: spans(first: 1, filterCondition: $f, sort: {col: startTime, dir: desc}) { edges { cursor } }
+    } } }"""
+    node = client.graphql(query, {"id": project_id, "f": condition, "fresh": fresh_range()})["node"]
+    first, last = node["first"]["edges"], node["last"]["edges"]
+    if not first or not last:
+        return 0, None, None
+    return (
+        int(node["recordCount"] or 0),
+        start_of(first[0]["cursor"]).replace(tzinfo=UTC),
+        start_of(last[0]["cursor"]).replace(tzinfo=UTC),
+    )
 
 
 def fetch_pages(
@@ -100,7 +227,19 @@ def fetch_pages(
     selection: Selection,
     page_size: int = DEFAULT_PAGE,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The selected spans' columns, in pages of about `page_size` rows.
+    """The selected spans' rows (COLUMNS), in pages of about `page_size`."""
+    return (rows_of(page) for page in fetch_wire(client, project, project_id, selection, page_size))
+
+
+def fetch_wire(
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    selection: Selection,
+    page_size: int = DEFAULT_PAGE,
+) -> Iterator[pa.Table | list[dict[str, Any]]]:
+    """The selected spans, in pages of about `page_size`: each page Phoenix's Arrow answer (WIRE's
+    columns), or rows (COLUMNS) where it answered in JSON; `rows_of` makes rows of either.
 
     Phoenix's span query has no cursor, so pages are time windows: Phoenix counts the
     matching spans (one fast aggregate), the window is cut into as many equal slices as
@@ -108,18 +247,13 @@ def fetch_pages(
     meanwhile) is split in two and fetched again.
     """
     condition = selection.span_filter()
-    info = _project_info(client, project_id, condition)
-    count = int(info["recordCount"] or 0)
-    if count == 0:
+    count, first, last = _project_info(client, project_id, condition)
+    if count == 0 or first is None or last is None:
         return
-    # The pages cover only where the project has spans: a window reaching further back (the
+    # The pages cover only where the selected spans start: a window reaching further back (the
     # report cache's 400-day horizon, a long --since) would otherwise cut mostly empty slices
     # and overfill the rest, each fetched whole and then again in halves.
-    first = parse_iso(info["startTime"])
-    # Phoenix rounds the project's end down to the minute: one more minute covers it.
-    last = parse_iso(info["endTime"]) + timedelta(minutes=1)
-    start = max(selection.start, first) if selection.start else first
-    end = min(selection.end, last) if selection.end else last
+    start, end = first, last + timedelta(microseconds=1)
     slices = max(1, math.ceil(count / page_size))
     step = (end - start) / slices
     bounds = [start + step * i for i in range(slices)] + [end]
@@ -129,11 +263,11 @@ def fetch_pages(
 
 def _fetch_window(
     client: PhoenixClient, project: str, condition: str, low: datetime, high: datetime, page_size: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[pa.Table | list[dict[str, Any]]]:
     limit = 2 * page_size
-    rows = client.query_spans(project, COLUMNS, condition, iso(low), iso(high), limit=limit)
-    if len(rows) < limit:
-        yield rows
+    page = _query(client, project, condition, low, high, limit)
+    if len(page) < limit:
+        yield page if not isinstance(page, list) else [as_row(row) for row in page]
         return
     if high - low <= timedelta(microseconds=2):
         raise ReportError(f"more than {limit} spans start within one microsecond at {iso(low)}")
@@ -273,6 +407,7 @@ class Aggregation:
     fetch_s: float
     aggregate_s: float
     session_ids: set[str] = field(default_factory=set)  # every session seen, for Phoenix's session totals
+    fetched: int | None = None  # spans read from Phoenix for this report (None: all of `spans`)
 
 
 def aggregate(

@@ -23,6 +23,15 @@ import pytest
 
 from bench import report_data, span_loader
 from claude_session.cli import main as cli
+from claude_session.phoenix.annotations import (
+    CHECK,
+    CODE,
+    FAILED,
+    HUMAN,
+    RATING,
+    SessionAnnotation,
+    annotate_session,
+)
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.report.cache.store import cache_file
 from tests.support import Stack
@@ -122,6 +131,14 @@ VIEWS = [
 ]
 
 
+def fetched(capsys: pytest.CaptureFixture[str], project: str, *argv: str) -> int:
+    """How many spans a cached report read from Phoenix (its timing's `fetched`)."""
+    code = cli.main(["report", "--project", project, "--format", "json", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return int(json.loads(out)["timing"]["fetched"])
+
+
 def test_cold_then_warm_equal_the_uncached_report(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +149,7 @@ def test_cold_then_warm_equal_the_uncached_report(
         cached, direct, err = both(capsys, project.name, *view)
         assert cached == direct, view
         assert err == ""  # warm: nothing to say
+    assert fetched(capsys, project.name) == 0  # nothing new: nothing read
 
 
 def test_new_spans_and_a_spool_replay_of_old_spans(
@@ -140,14 +158,56 @@ def test_new_spans_and_a_spool_replay_of_old_spans(
     both(capsys, project.name)  # the cache holds everything so far
     now = time.time_ns()
     project.send(specs(60, 2, seed=12, tag="new" + project.name[-6:], days=0.01, end_ns=now))
+    assert fetched(capsys, project.name) == 60  # the new spans' window only (the rest is a day older)
     cached, direct, _ = both(capsys, project.name)
     assert cached == direct and json.loads(cached)["requests"] == 460
     # What the spool replays after an outage: spans that started days before the cache's newest.
     project.send(specs(50, 2, seed=13, tag="replay" + project.name[-6:], days=3, end_ns=now - 4 * DAY_NS))
+    assert fetched(capsys, project.name) >= 50  # found by the counts (a small project's part is refetched whole)
     for view in VIEWS:
         cached, direct, _ = both(capsys, project.name, *view)
         assert cached == direct, view
     assert json.loads(cached)["requests"] == 510
+
+
+def test_a_deleted_trace_is_noticed(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting a trace leaves no new row id behind; the project's trace count shows it."""
+    before, _, _ = both(capsys, project.name)
+    rows = project.client.query_spans(
+        project.name, {"trace": "context.trace_id"}, "name == 'litellm_request'"
+    )
+    trace_id = rows[0].get("trace") or rows[0]["context.trace_id"]
+    answer = project.client.send("DELETE", f"/v1/traces/{trace_id}")
+    assert answer.status == 204, answer.body[:200]
+    cached, direct, _ = both(capsys, project.name)
+    assert cached == direct
+    assert json.loads(cached)["requests"] == json.loads(before)["requests"] - 1
+
+
+def test_ratings_and_checks_changed_in_phoenix_show_in_the_next_report(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cached outcomes are read again when Phoenix's annotation summary changes: a new rating,
+    a changed one, a check."""
+    both(capsys, project.name)
+    sessions = sorted(
+        {g["key"] for g in json.loads(both(capsys, project.name, "--group-by", "session")[0])["groups"]}
+    )
+    first, second = sessions[0], sessions[1]
+    seen = []
+    for annotation in (
+        SessionAnnotation(first, RATING, HUMAN, score=8.0),
+        SessionAnnotation(first, RATING, HUMAN, score=3.0),  # the same rating, changed
+        SessionAnnotation(second, CHECK, CODE, score=0.0, label=FAILED),
+    ):
+        annotate_session(project.client, annotation)
+        cached, direct, _ = both(capsys, project.name)
+        assert cached == direct
+        group = json.loads(cached)["groups"]
+        seen.append((sum(g["rated_sessions"] for g in group), sum(g["checked_sessions"] for g in group)))
+    assert seen == [(1, 0), (1, 0), (1, 1)]
+    rated = [g for g in json.loads(cached)["groups"] if g["rated_sessions"]]
+    assert [g["mean_score"] for g in rated] == [3.0]
 
 
 def test_a_corrupted_cache_is_rebuilt_with_one_line(

@@ -5,6 +5,7 @@ Pure and in-process: synthetic rows from tests/unit/report_rows.py, figures work
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -286,22 +287,26 @@ def test_report_totals_over_every_group() -> None:
 class FakePhoenix:
     """Answers the two calls fetch_pages makes: the count (GraphQL) and span queries by time window."""
 
-    def __init__(self, starts: list[datetime], project_start: datetime, project_end: datetime) -> None:
+    def __init__(self, starts: list[datetime]) -> None:
         self.starts = starts
-        self.project_start = project_start
-        self.project_end = project_end
         self.windows: list[tuple[str, str, int]] = []
         self.conditions: list[str] = []
 
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """The count and the first and last start (sorted connections' cursors carry them)."""
         self.conditions.append(variables["f"])
-        return {
-            "node": {
-                "startTime": self.project_start.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-                "endTime": self.project_end.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
-                "recordCount": len(self.starts),
-            }
-        }
+
+        def edges(moment: datetime) -> dict[str, Any]:
+            text = f"7:DATETIME:{moment.isoformat()}"
+            return {"edges": [{"cursor": base64.b64encode(text.encode()).decode()}]}
+
+        if not self.starts:
+            return {"node": {"recordCount": 0, "first": {"edges": []}, "last": {"edges": []}}}
+        first, last = edges(min(self.starts)), edges(max(self.starts))
+        return {"node": {"recordCount": len(self.starts), "first": first, "last": last}}
+
+    def query_spans_arrow(self, *args: Any, **kwargs: Any) -> None:
+        return None  # as Phoenix does for a column mixing types: the JSON answer is asked for next
 
     def query_spans(
         self, project: str, columns: Any, condition: str, start: str, end: str, limit: int
@@ -319,14 +324,14 @@ T0 = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
 
 def test_fetch_pages_cuts_the_window_into_slices_and_fetches_every_span_once() -> None:
     starts = [T0 + timedelta(minutes=m, seconds=s) for m in range(10) for s in (0, 20, 40)]  # 30 spans
-    fake = FakePhoenix(starts, T0, T0 + timedelta(minutes=9))  # Phoenix's end is rounded down
+    fake = FakePhoenix(starts)
     selection = Selection({"type": "code-review"})
     pages = list(fetch_pages(fake, "proj", "id", selection, page_size=10))  # type: ignore[arg-type]
-    # 30 spans at 10 a page: three slices of [13:00, 13:10) (end + one minute), each under 2 * 10.
+    # 30 spans at 10 a page: three slices of [13:00, 13:09:40 + 1 us), each under 2 * 10.
     assert len(pages) == 3
     assert [w[2] for w in fake.windows] == [20, 20, 20]
     assert fake.windows[0][0] == "2026-11-24T13:00:00.000000Z"
-    assert fake.windows[-1][1] == "2026-11-24T13:10:00.000000Z"
+    assert fake.windows[-1][1] == "2026-11-24T13:09:40.000001Z"  # just after the last span's start
     assert sorted(r["start"] for p in pages for r in p) == sorted(
         s.strftime("%Y-%m-%dT%H:%M:%S.%f000Z") for s in starts
     )
@@ -337,26 +342,28 @@ def test_fetch_pages_splits_a_full_slice_in_two() -> None:
     # A burst: 25 spans in the first minute, 5 spread over the other nine.
     starts = [T0 + timedelta(seconds=2 * i) for i in range(25)]
     starts += [T0 + timedelta(minutes=m) for m in (2, 4, 6, 8, 9)]
-    fake = FakePhoenix(starts, T0, T0 + timedelta(minutes=9))
+    fake = FakePhoenix(starts)
     pages = list(fetch_pages(fake, "proj", "id", Selection(), page_size=10))  # type: ignore[arg-type]
-    # Three slices of 200 s; the first holds 26 spans (a full answer of 20) and is halved until
-    # each part is short of 20: [0, 25 s) 13 spans, [25, 50 s) 12, [50, 100 s) 0, [100, 200 s) 1.
+    # The spans start in [0 s, 540 s]: three slices of 180 s. The first holds 26 spans (a full
+    # answer of 20) and is halved until each part is short of 20: [0, 45 s) still 23, so
+    # [0, 22.5 s) 12 and [22.5, 45 s) 11; [45, 90 s) 2, [90, 180 s) 1; then [180, 360 s) 1 and
+    # [360 s, 540 s + 1 us) 3.
     assert all(len(page) < 20 for page in pages)
     assert sum(len(page) for page in pages) == 30
-    assert [len(page) for page in pages] == [13, 12, 0, 1, 2, 2]
+    assert [len(page) for page in pages] == [12, 11, 2, 1, 1, 3]
     total = aggregate(pages, Selection(), "prompt_version")
     assert total.spans == 30
 
 
 def test_fetch_pages_stops_when_too_many_spans_start_in_one_microsecond() -> None:
-    fake = FakePhoenix([T0] * 5, T0, T0)
+    fake = FakePhoenix([T0] * 5)
     selection = Selection({}, T0, T0 + timedelta(microseconds=1))
     with pytest.raises(ReportError, match="more than 4 spans start within one microsecond"):
         list(fetch_pages(fake, "proj", "id", selection, page_size=2))  # type: ignore[arg-type]
 
 
 def test_fetch_pages_without_matching_spans_asks_nothing_more() -> None:
-    fake = FakePhoenix([], T0, T0)
+    fake = FakePhoenix([])
     assert list(fetch_pages(fake, "proj", "id", Selection())) == []  # type: ignore[arg-type]
     assert fake.windows == []
 

@@ -12,17 +12,24 @@ from datetime import UTC
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from claude_session.phoenix.annotations import Outcome
 from claude_session.phoenix.client import PhoenixClient
 from claude_session.phoenix.errors import PhoenixError
 from claude_session.report.cache.aggregate import StoreAggregation, aggregate_in_store
-from claude_session.report.cache.columns import as_table
+from claude_session.report.cache.columns import cache_table
 from claude_session.report.cache.errors import CacheBusy, CacheError
+from claude_session.report.cache.memo import (
+    aggregation_key,
+    memo_for,
+    recall_aggregation,
+    remember_aggregation,
+)
 from claude_session.report.cache.outcomes import cached_outcomes
 from claude_session.report.cache.store import SpanStore, cache_file, open_store
 from claude_session.report.cache.sync import Identity, Notify, Synced, sync
-from claude_session.report.fetch import Selection, fetch_pages
+from claude_session.report.fetch import Selection, fetch_wire
 
 
 def cached_aggregation(
@@ -51,7 +58,7 @@ def cached_aggregation(
         with store:
             synced = sync(store, client, project, ident, notify)
             source = _source(store, client, project, ident.project_id, selection, synced)
-            result = aggregate_in_store(store.db, source, selection, group_by, samples)
+            result = _aggregation(store, source, selection, group_by, samples)
             found = _outcomes(store, client, project, ident.project_id, result) if samples else None
     except duckdb.Error as err:
         with contextlib.suppress(OSError):
@@ -61,7 +68,23 @@ def cached_aggregation(
         notify(f"report cache {path} failed ({first_line}): removed; this report reads Phoenix directly")
         return None
     aggregation = replace(result.aggregation, fetch_s=synced.fetch_s, pages=synced.pages)
+    aggregation = replace(aggregation, fetched=synced.fetched)
     return StoreAggregation(aggregation, result.samples, found)
+
+
+def _aggregation(
+    store: SpanStore, source: str, selection: Selection, group_by: str, samples: bool
+) -> StoreAggregation:
+    """The SQL aggregation, or the one a recent report made of the same spans (memo.py)."""
+    if source != "spans":  # spans older than the cache's horizon, fetched for this report only
+        return aggregate_in_store(store.db, source, selection, group_by, samples)
+    memo = memo_for(store.path)
+    key = aggregation_key(store.generation(), selection, group_by, samples)
+    found = recall_aggregation(memo, key)
+    if found is None:
+        found = aggregate_in_store(store.db, source, selection, group_by, samples)
+        remember_aggregation(memo, key, found)
+    return found
 
 
 def _outcomes(
@@ -91,10 +114,10 @@ def _source(
         return "spans"
     end = floor if selection.end is None else min(selection.end, floor)
     older = Selection(selection.values, selection.start, end)
-    pages = list(fetch_pages(client, project, project_id, older))
-    if not any(pages):
+    tables = [cache_table(page) for page in fetch_wire(client, project, project_id, older)]
+    if not any(t.num_rows for t in tables):
         return "spans"
-    rows = [row for page in pages for row in page]
-    synced.pages += len(pages)
-    store.db.register("older", as_table(rows))
+    synced.pages += len(tables)
+    synced.fetched += sum(t.num_rows for t in tables)
+    store.db.register("older", pa.concat_tables(tables))
     return "(SELECT * FROM spans UNION ALL SELECT * FROM older)"

@@ -131,3 +131,59 @@ def as_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     return pa.table(
         {name: pa.array(values, type=_ARROW.get(name, pa.string())) for name, values in columns.items()}
     )
+
+
+def cache_table(page: pa.Table | list[dict[str, Any]]) -> pa.Table:
+    """A fetched page (report/fetch.py's fetch_wire) as the cache's table: rows through `as_table`,
+    Phoenix's Arrow answer column by column, to the same values as its rows would give."""
+    if isinstance(page, list):
+        return as_table(page)
+    import pyarrow.compute as pc
+
+    rows = page.num_rows
+
+    def column(name: str, kind: pa.DataType) -> pa.Array:
+        if name not in page.column_names or pa.types.is_null(page.column(name).type):
+            return pa.nulls(rows, kind)
+        return page.column(name).combine_chunks().cast(kind, safe=False)
+
+    def count(name: str) -> pa.Array:  # int(value or 0), as the rows are read
+        return pc.fill_null(column(name, pa.float64()), 0.0).cast(pa.int64(), safe=False)
+
+    costs = [exact_cost(value) for value in column("cost", pa.float64()).to_pylist()]
+    utc = pa.timestamp("us", tz="UTC")
+    moments = {name: column(name, utc).cast(pa.timestamp("us")) for name in ("start", "end")}  # naive UTC
+    out = {
+        "span_id": column(SPAN_ID, pa.string()),
+        "trace_id": column(TRACE_ID if TRACE_ID in page.column_names else "trace_id", pa.string()),
+        "start_time": moments["start"],
+        "end_time": moments["end"],
+        **{name: column(leaf, pa.string()) for name, leaf in _WIRE_TEXT.items()},
+        "model": column("model", pa.string()),
+        "status": column("status", pa.string()),
+        **{name: count(leaf) for name, leaf in _WIRE_COUNTS.items()},
+        "cost_num": pa.array([c[0] for c in costs], pa.int64()),
+        "cost_exp": pa.array([c[1] for c in costs], pa.int16()),
+        "latency_ms": column("latency", pa.float64()),
+        "ttft_ms": column("ttft", pa.float64()),
+    }
+    return pa.table({name: out[name] for name in SCHEMA})
+
+
+# The cache's columns -> the wire's (report/fetch.py's WIRE) they come from.
+_WIRE_TEXT = {
+    "session_id": "session_id",
+    "session_type": "session_type",
+    "prompt_version": "session_prompt_version",
+    "session_name": "session_name",
+    "session_user": "session_user",
+    "request_class": "hint_request_class",
+    "agent_type": "hint_agent_type",
+    "prompt_id": "hint_prompt_id",
+}
+_WIRE_COUNTS = {
+    "prompt_tokens": "tokens_prompt",
+    "completion_tokens": "tokens_completion",
+    "cache_read_tokens": "tokens_cache_read",
+    "cache_write_tokens": "tokens_cache_write",
+}

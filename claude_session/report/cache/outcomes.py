@@ -19,22 +19,23 @@ from datetime import UTC, datetime, timedelta
 
 from claude_session.phoenix.annotations import CHECK, RATING, Outcome, fetch_outcomes
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.cursors import fresh_range
 from claude_session.report.cache.store import SpanStore
 from claude_session.report.timewindow import iso, parse_iso
 
 MAX_AGE = timedelta(minutes=10)
 _SUMMARY = "count scoreCount labelCount meanScore labelFractions { label fraction }"
-_FINGERPRINT = (
-    "query($id: ID!) { node(id: $id) { ... on Project { "
-    f'rating: sessionAnnotationSummary(annotationName: "{RATING}") {{ {_SUMMARY} }} '
-    f'check: sessionAnnotationSummary(annotationName: "{CHECK}") {{ {_SUMMARY} }} '
+_FINGERPRINT = (  # a fresh time range: Phoenix's cached summary lags a write by ~0.1 s (cursors.py)
+    "query($id: ID!, $fresh: TimeRange) { node(id: $id) { ... on Project { "
+    f'rating: sessionAnnotationSummary(annotationName: "{RATING}", timeRange: $fresh) {{ {_SUMMARY} }} '
+    f'check: sessionAnnotationSummary(annotationName: "{CHECK}", timeRange: $fresh) {{ {_SUMMARY} }} '
     "} } }"
 )
 
 
 def fingerprint(client: PhoenixClient, project_id: str) -> str:
     """Phoenix's summary of the project's ratings and checks, as one comparable string."""
-    node = client.graphql(_FINGERPRINT, {"id": project_id})["node"]
+    node = client.graphql(_FINGERPRINT, {"id": project_id, "fresh": fresh_range()})["node"]
     return json.dumps(node, sort_keys=True)
 
 

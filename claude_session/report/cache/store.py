@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import secrets
+import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from claude_session.report.cache.errors import CacheBusy, CacheError
 
 SCHEMA_VERSION = "3"  # bump when SCHEMA or the meaning of a column changes: old files are rebuilt
 SUFFIX = ".duckdb"
+MEMO_SUFFIX = ".memo"  # the directory of recent results beside a cache file (memo.py)
 
 
 def cache_file(directory: Path, phoenix_url: str, project: str) -> Path:
@@ -43,6 +46,7 @@ class SpanStore:
     def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
         self.path = path
         self.db = connection
+        self.written = False  # spans written or deleted since opened (memo.py's generation)
 
     def __enter__(self) -> SpanStore:
         return self
@@ -73,6 +77,7 @@ class SpanStore:
     def clear(self) -> None:
         """Forget every span and what they mirrored (the schema version stays)."""
         self._run("DELETE FROM spans")
+        self.written = True
         self.forget_outcomes()
         self._run("DELETE FROM meta WHERE key <> 'schema_version'")
 
@@ -84,6 +89,7 @@ class SpanStore:
         sent twice is one row). Returns the number of rows written."""
         where, params = _range(start, end)
         written = 0
+        self.written = True
         self._run("BEGIN TRANSACTION")
         try:
             self._run(f"DELETE FROM spans WHERE {where}", params)  # noqa: S608 (fixed text)
@@ -98,6 +104,7 @@ class SpanStore:
     def _upsert(self, table: pa.Table) -> int:
         if not table.num_rows:
             return 0
+        self.written = True
         self.db.register("incoming", table)
         try:
             self._run("DELETE FROM spans WHERE span_id IN (SELECT span_id FROM incoming)")
@@ -113,8 +120,11 @@ class SpanStore:
 
     def delete_before(self, moment: datetime) -> int:
         found = _first(self.db.execute("SELECT count(*) FROM spans WHERE start_time < ?", [moment]))
-        self._run("DELETE FROM spans WHERE start_time < ?", [moment])
-        return int(found[0]) if found else 0
+        deleted = int(found[0]) if found else 0
+        if deleted:
+            self._run("DELETE FROM spans WHERE start_time < ?", [moment])
+            self.written = True
+        return deleted
 
     def count(self, start: datetime | None = None, end: datetime | None = None) -> int:
         where, params = _range(start, end)
@@ -128,6 +138,21 @@ class SpanStore:
     def newest_start(self) -> datetime | None:
         found = _first(self.db.execute("SELECT max(start_time) FROM spans"))
         return found[0] if found else None
+
+    def generation(self) -> str:
+        """A name for the spans table's present content, new after each sync that wrote to it
+        (random: a file removed and made anew never repeats an old name)."""
+        found = self.meta().get("generation")
+        if found is None:
+            found = secrets.token_hex(8)
+            self.set_meta({"generation": found})
+        return found
+
+    def close_generation(self) -> None:
+        """After a sync: a new generation if the spans table was written."""
+        if self.written:
+            self.set_meta({"generation": secrets.token_hex(8)})
+            self.written = False
 
     # ----------------------------------------------------------------- outcomes (outcomes.py)
 
@@ -242,6 +267,7 @@ def _schema_version(connection: duckdb.DuckDBPyConnection) -> str | None:
 def _remove(path: Path) -> None:
     for stale in (path, path.with_name(path.name + ".wal")):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(path.name + MEMO_SUFFIX), ignore_errors=True)
 
 
 def open_store(path: Path, notices: list[str]) -> SpanStore:
@@ -285,5 +311,5 @@ def cache_files(directory: Path) -> Iterator[Path]:
 def total_size(directory: Path) -> tuple[int, int]:
     """(files, bytes) of every cache file in `directory`."""
     files = list(cache_files(directory))
-    size = sum(p.stat().st_size for p in directory.iterdir() if p.is_file()) if directory.is_dir() else 0
+    size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) if directory.is_dir() else 0
     return len(files), size

@@ -47,11 +47,12 @@ from typing import Any
 import pyarrow as pa
 
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.cursors import fresh_range
 from claude_session.phoenix.filters import span_condition
 from claude_session.report.cache import watermark
-from claude_session.report.cache.columns import as_table
+from claude_session.report.cache.columns import cache_table
 from claude_session.report.cache.store import SpanStore
-from claude_session.report.fetch import Selection, fetch_pages
+from claude_session.report.fetch import Selection, fetch_wire
 from claude_session.report.timewindow import iso, parse_iso
 
 OVERLAP = timedelta(minutes=15)
@@ -126,7 +127,10 @@ class _Pages:
     on a page (most of a cold fill) then overlaps the cache's, instead of alternating with it."""
 
     def __init__(
-        self, synced: Synced, pages: Iterator[list[dict[str, Any]]], progress: Callable[[int], None]
+        self,
+        synced: Synced,
+        pages: Iterator[pa.Table | list[dict[str, Any]]],
+        progress: Callable[[int], None],
     ) -> None:
         self.synced = synced
         self.pages = pages
@@ -168,7 +172,7 @@ class _Pages:
                 self.synced.pages += 1
                 self.synced.fetched += len(item)
                 self.progress(self.synced.fetched)
-                yield as_table(item)
+                yield cache_table(item)
         finally:
             stop.set()
             fetcher.join(timeout=JOIN_S)  # a request in flight ends with the process at worst (daemon)
@@ -215,6 +219,7 @@ def sync(
         counted = iso(moment)
     state = {**now_identity.as_meta(), "floor": iso(_aware(floor)), "counted": counted}
     store.set_meta({**state, **mark.as_meta()})
+    store.close_generation()
     return synced
 
 
@@ -259,7 +264,7 @@ def _since(
     added_only = seen.trace_count - before.trace_count == len(new)
     if new and not seen.stored_before and seen.earliest_since is not None and added_only and not recount:
         window = Selection(start=_aware(seen.earliest_since))
-        pages = fetch_pages(client, project, project_id, window)
+        pages = fetch_wire(client, project, project_id, window)
         store.replace_range(seen.earliest_since, None, _Pages(synced, pages, lambda n: None))
         return mark, False
     _catch_up(store, client, project, project_id, floor, recent, synced)
@@ -278,7 +283,7 @@ def _catch_up(
     """Counts and refetches: the window since `recent` whole, the older part where counts differ."""
     cutoff = max(recent, floor)
     _reconcile(store, client, project, project_id, floor, cutoff, synced)
-    pages = fetch_pages(client, project, project_id, Selection(start=_aware(cutoff)))
+    pages = fetch_wire(client, project, project_id, Selection(start=_aware(cutoff)))
     store.replace_range(cutoff, None, _Pages(synced, pages, lambda n: None))
 
 
@@ -311,7 +316,7 @@ def _fill(
                 said = True
             mark = next(marks, None)
 
-    pages = fetch_pages(client, project, project_id, Selection(start=_aware(floor)))
+    pages = fetch_wire(client, project, project_id, Selection(start=_aware(floor)))
     store.fill(_Pages(synced, pages, progress))
 
 
@@ -328,10 +333,11 @@ def phoenix_count(
             for i in range(0, len(windows), ALIASES)
             for n in phoenix_count(client, project_id, windows[i : i + ALIASES])
         ]
-    fields_ = " ".join(f"w{i}: recordCount(filterCondition: $f{i})" for i in range(len(windows)))
-    params = ", ".join(f"$f{i}: String" for i in range(len(windows)))
-    query = f"query($id: ID!, {params}) {{ node(id: $id) {{ ... on Project {{ {fields_} }} }} }}"
-    variables: dict[str, Any] = {"id": project_id}
+    counts = (f"w{i}: recordCount(filterCondition: $f{i}, timeRange: $fresh)" for i in range(len(windows)))
+    fields_ = " ".join(counts)  # a fresh time range: Phoenix's cached counts lag a write (cursors.py)
+    params = ", ".join(["$id: ID!", "$fresh: TimeRange", *(f"$f{i}: String" for i in range(len(windows)))])
+    query = f"query({params}) {{ node(id: $id) {{ ... on Project {{ {fields_} }} }} }}"
+    variables: dict[str, Any] = {"id": project_id, "fresh": fresh_range()}
     for i, (low, high) in enumerate(windows):
         variables[f"f{i}"] = span_condition({}, low, high)
     node = client.graphql(query, variables)["node"]
@@ -359,7 +365,7 @@ def _reconcile(
                 continue
             if count <= REFETCH_SPANS or b - a <= timedelta(seconds=1):
                 selection = Selection(start=_aware(a), end=_aware(b))
-                pages = fetch_pages(client, project, project_id, selection)
+                pages = fetch_wire(client, project, project_id, selection)
                 store.replace_range(a, b, _Pages(synced, pages, lambda n: None))
                 continue
             step = (b - a) / SLICES

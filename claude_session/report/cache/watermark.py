@@ -14,33 +14,18 @@ project's trace count shows them (see sync.py).
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.cursors import cursor, fresh_range, rowid_of, start_of
 from claude_session.phoenix.filters import span_condition
 
 PAGE = 1000  # the most Phoenix's connection returns at once
 PROBES = 40  # row ids probed per GraphQL request (Phoenix allows at most 50 aliases)
 MAX_ROWID = 2**31 - 1  # Phoenix's PostgreSQL row ids are 32-bit: a larger cursor is an error
-
-
-def cursor(rowid: int) -> str:
-    return base64.b64encode(str(rowid).encode()).decode()
-
-
-def rowid_of(cursor_text: str) -> int:
-    """The row id of a cursor, sorted (`rowid:DATETIME:iso`) or not (`rowid`)."""
-    return int(base64.b64decode(cursor_text).decode().partition(":")[0])
-
-
-def start_of(cursor_text: str) -> datetime:
-    """The start time a startTime-sorted cursor carries, as naive UTC."""
-    value = base64.b64decode(cursor_text).decode().split(":", 2)[2]
-    return datetime.fromisoformat(value).astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -55,9 +40,9 @@ class Probe:
 
 
 _PROBE = """
-query($id: ID!, $after: String, $all: String, $old: String, $recent: String) {
+query($id: ID!, $after: String, $all: String, $old: String, $recent: String, $fresh: TimeRange) {
   node(id: $id) { ... on Project {
-    traceCount
+    traceCount(timeRange: $fresh)
     new: spans(first: %(page)d, after: $after, filterCondition: $all) {
       pageInfo { hasNextPage } edges { cursor } }
     old: spans(first: 1, after: $after, filterCondition: $old) { edges { cursor } }
@@ -77,6 +62,7 @@ def probe(client: PhoenixClient, project_id: str, watermark: int, since: datetim
         "all": span_condition({}),
         "old": span_condition({}, None, aware),
         "recent": span_condition({}, aware, None),
+        "fresh": fresh_range(),
     }
     node = client.graphql(_PROBE, variables)["node"]
     recent = node["recent"]["edges"]
@@ -112,8 +98,9 @@ def rowids_after(client: PhoenixClient, project_id: str, watermark: int) -> Iter
 
 
 def trace_count(client: PhoenixClient, project_id: str) -> int:
-    query = "query($id: ID!) { node(id: $id) { ... on Project { traceCount } } }"
-    return int(client.graphql(query, {"id": project_id})["node"]["traceCount"] or 0)
+    query = """query($id: ID!, $fresh: TimeRange) {
+      node(id: $id) { ... on Project { traceCount(timeRange: $fresh) } } }"""
+    return int(client.graphql(query, {"id": project_id, "fresh": fresh_range()})["node"]["traceCount"] or 0)
 
 
 def highest_rowid(client: PhoenixClient, project_id: str) -> int:
