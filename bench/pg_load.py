@@ -174,12 +174,18 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--days", type=float, default=90.0, help="spread over the last DAYS days")
+    parser.add_argument(
+        "--ending", type=float, default=0.0, help="DAYS before now (a spool replay's old spans)"
+    )
     parser.add_argument("--payload-bytes", type=int, default=0, help="a prompt attribute this long")
     args = parser.parse_args()
     payload = (
         json.dumps({"max_tokens": 32000, "system": "x" * args.payload_bytes}) if args.payload_bytes else ""
     )
-    specs = report_data.synthetic_specs(args.spans, args.sessions, seed=args.seed, days=args.days)
+    end_ns = time.time_ns() - int(args.ending * 86_400e9)
+    specs = report_data.synthetic_specs(
+        args.spans, args.sessions, seed=args.seed, days=args.days, end_ns=end_ns
+    )
     began = time.perf_counter()
     project_id = asyncio.run(load(args.url, args.project, specs, payload))
     print(

@@ -4,7 +4,7 @@ Runs the command line as a user does (a subprocess each), on a stack started wit
 `claude-session up --postgres` whose state directory is `bench/.data/report-1m` and whose data
 bench/pg_load.py wrote. Prints wall seconds, peak RSS of each run and whether the cached and
 uncached JSON (without `timing`) are identical. Run it at most once or twice: each run adds
-10,000 spans and reads a million spans from Phoenix twice.
+20,000 spans (10,000 new, 10,000 replayed days late) and reads a million spans from Phoenix twice.
 
     CLAUDE_SESSION_STATE_DIR=bench/.data/report-1m .venv/bin/python -m bench.report_cache_bench --seed 101
 """
@@ -35,7 +35,7 @@ REPORT = [
 
 
 def timed(argv: list[str]) -> tuple[float, float, dict[str, Any], str]:
-    """Wall seconds, peak RSS (MB, via GNU time), the JSON report without timing, stderr."""
+    """Wall seconds, peak RSS (MB, via GNU time), the JSON report (its `timing` apart), stderr."""
     began = time.perf_counter()
     done = subprocess.run(
         ["/usr/bin/time", "-f", "RSS %M", *argv], capture_output=True, text=True, check=False
@@ -46,60 +46,58 @@ def timed(argv: list[str]) -> tuple[float, float, dict[str, Any], str]:
     lines = done.stderr.splitlines()
     rss = float(next(line for line in reversed(lines) if line.startswith("RSS ")).split()[1]) / 1024
     report = json.loads(done.stdout)
-    report.pop("timing", None)
+    report["_timing"] = report.pop("timing", {})
     return wall, rss, report, "\n".join(line for line in lines if not line.startswith("RSS "))
+
+
+def load(url: str, seed: int, days: float, ending: float) -> None:
+    """10,000 spans in 100 sessions written into Phoenix's tables (bench/pg_load.py)."""
+    argv = [sys.executable, "-m", "bench.pg_load", url, PROJECT, "--spans", "10000", "--sessions", "100"]
+    argv += ["--seed", str(seed), "--days", str(days), "--ending", str(ending)]
+    loaded = subprocess.run(argv, check=False, cwd=REPO, capture_output=True, text=True)
+    if loaded.returncode != 0:  # its last line only: the command holds the database URL and password
+        raise SystemExit(f"bench.pg_load failed: {loaded.stderr.strip().splitlines()[-1]}")
+
+
+def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    strip = [{k: v for k, v in r.items() if k != "_timing"} for r in (a, b)]
+    return json.dumps(strip[0], sort_keys=True) == json.dumps(strip[1], sort_keys=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--seed", type=int, required=True, help="the 10,000 new spans' seed (a new one per run)"
+        "--seed", type=int, required=True, help="the new spans' seed (a new one per run: seed and seed+1)"
     )
     args = parser.parse_args()
     state = Path(os.environ["CLAUDE_SESSION_STATE_DIR"])
     url = (state / "database_url").read_text().strip()
     shutil.rmtree(state / "report-cache", ignore_errors=True)
-    rows = []
-    wall, rss, _, err = timed(REPORT)
-    rows.append(("cold (no cache file)", wall, rss))
-    print(err, file=sys.stderr)
-    print(f"cold: {wall:.2f} s, peak RSS {rss:.0f} MB", file=sys.stderr, flush=True)
-    wall, rss, warm, _ = timed(REPORT)
-    rows.append(("warm (nothing new)", wall, rss))
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.pg_load",
-            url,
-            PROJECT,
-            "--spans",
-            "10000",
-            "--sessions",
-            "100",
-            "--seed",
-            str(args.seed),
-            "--days",
-            "0.02",
-        ],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    if loaded.returncode != 0:  # its last line only: the command holds the database URL and password
-        raise SystemExit(f"bench.pg_load failed: {loaded.stderr.strip().splitlines()[-1]}")
-    wall, rss, cached, _ = timed(REPORT)
-    rows.append(("after 10,000 new spans", wall, rss))
-    wall, rss, direct, _ = timed([*REPORT, "--no-cache"])
-    rows.append(("`--no-cache` (every span from Phoenix)", wall, rss))
-    print("| report over the million-span project | wall s | peak RSS MB |\n|---|---:|---:|")
-    for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.2f} | {peak:.0f} |")
-    same = json.dumps(cached, sort_keys=True) == json.dumps(direct, sort_keys=True)
-    print(f"\nspans: {cached['requests']:,}; cached and --no-cache JSON identical: {same}")
-    print(f"warm before the new spans saw {warm['requests']:,} spans")
-    return 0 if same else 1
+    rows: list[tuple[str, float, float, int]] = []
+
+    def run(name: str, *extra: str) -> dict[str, Any]:
+        wall, rss, report, err = timed([*REPORT, *extra])
+        rows.append((name, wall, rss, int(report["_timing"].get("fetched", 0))))
+        print(f"{name}: {wall:.2f} s, peak RSS {rss:.0f} MB", file=sys.stderr, flush=True)
+        if err:
+            print("  " + err.replace("\n", "\n  "), file=sys.stderr, flush=True)
+        return report
+
+    run("cold (no cache file)")
+    for i in range(3):
+        run(f"warm (nothing new), run {i + 1}")
+    load(url, args.seed, days=0.02, ending=0.0)  # new traffic: the last half hour
+    run("after 10,000 new spans (the last half hour)")
+    load(url, args.seed + 1, days=3.0, ending=4.0)  # what a spool replays: days-old spans
+    cached = run("after 10,000 replayed spans (4 to 7 days old)")
+    direct = run("`--no-cache` (every span from Phoenix)", "--no-cache")
+    print("| report over the million-span project | wall s | peak RSS MB | spans read from Phoenix |")
+    print("|---|---:|---:|---:|")
+    for name, seconds, peak, fetched in rows:
+        print(f"| {name} | {seconds:.2f} | {peak:.0f} | {fetched:,} |")
+    identical = same(cached, direct)
+    print(f"\nspans: {cached['requests']:,}; cached and --no-cache JSON identical: {identical}")
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":

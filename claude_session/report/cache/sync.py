@@ -9,28 +9,30 @@ Each report:
    further back fetches that part from Phoenix (cached.py).
 3. asks Phoenix, in one request, for its trace count and the LLM spans it stored since the last
    sync (watermark.py: by row id, whenever they started). Nothing stored and the same trace
-   count: done, nothing is fetched. Spans stored that all started in the last OVERLAP before the
-   newest cached start or later, as many new traces as new spans: the time window from the
-   earliest of them is fetched and replaces that window whole (upsert by span id; a span Phoenix
-   no longer has goes).
-4. otherwise (spans that started earlier, such as a spool replay; a trace count showing
-   deletions: the retention policy, a trace deleted in the UI; a cache filled before
-   watermarks) it compares, for the part older than that window, Phoenix's span count with the
-   cache's (one aggregate query), narrows a difference down by time slices and refetches those
-   slices, and refetches the window itself whole.
+   count: done, nothing is fetched. Spans stored: the time window from the earliest of them is
+   fetched and replaces that window whole (upsert by span id; a span Phoenix no longer has
+   goes), when the cache holds at most WINDOW_SPANS spans there; and if the trace count grew by
+   as many as the window did, nothing was deleted elsewhere and the sync is done.
+4. otherwise (spans that started long ago into a large project, such as a spool replay; a trace
+   count showing deletions: the retention policy, a trace deleted in the UI; a cache filled
+   before watermarks; the last count over RECOUNT old) it compares, for the part older than the
+   last OVERLAP, Phoenix's span count with the cache's (one aggregate query), narrows a
+   difference down by time slices and refetches those slices, and refetches the recent window
+   whole.
 
 Why OVERLAP: a span reaches Phoenix after it ends: the proxy's batch processor exports within
 seconds and retries for about a minute, and a span starts up to a request's duration earlier
-(LiteLLM's timeout is 10 minutes); spans starting in the last OVERLAP (15 minutes) are the
-usual new ones. The proxy's spool (proxy/spool.py) is different: after a Phoenix outage it
-replays failed batches oldest first, with no age limit (a stopped proxy replays when it starts
-again, days later); the watermark sees those spans arrive, and the counts of step 4 find where
-they landed.
+(LiteLLM's timeout is 10 minutes); the new spans of a sync usually start after the newest
+cached one minus OVERLAP (15 minutes). The proxy's spool (proxy/spool.py) is different: after a
+Phoenix outage it replays failed batches oldest first, with no age limit (a stopped proxy
+replays when it starts again, days later); the watermark sees those spans arrive, and step 3's
+window or step 4's counts find where they landed.
 
 The trace count check assumes what the proxy writes: each trace (request) holds one LLM span.
 A project whose traces hold other spans only, or several LLM spans, takes step 4 whenever
-something was stored: slower, never wrong. What it cannot see is deletions exactly offset by
-new traces without an LLM span: so step 4 also runs when the last count is over RECOUNT old.
+something was stored: slower, never wrong. So does a span stored between the probe and the
+window's fetch. What it cannot see is deletions outside the window exactly offset by spans
+stored meanwhile: so step 4 also runs when the last count is over RECOUNT old.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from claude_session.report.fetch import Selection, fetch_wire
 from claude_session.report.timewindow import iso, parse_iso
 
 OVERLAP = timedelta(minutes=15)
+WINDOW_SPANS = 100_000  # new spans are fetched as the window from the earliest if it holds no more
 RECOUNT = timedelta(hours=1)  # step 4 runs at least this often, whatever the watermark says
 MAX_AGE = timedelta(days=400)  # spans older than this leave the cache (Phoenix still has them)
 SLICES = 16  # time slices a count difference is narrowed down by, per round
@@ -254,19 +257,23 @@ def _since(
     counts of `_catch_up` find where the cache differs (True: they ran; `recount` runs them anyway)."""
     recent = max(newest - OVERLAP, floor)
     seen = watermark.probe(client, project_id, before.watermark, recent)
-    new = list(seen.first_new)
-    if seen.more_new:
-        new += watermark.rowids_after(client, project_id, new[-1])
-    mark = Mark(max([before.watermark, *new]), seen.trace_count)
+    new = seen.first_new
+    highest = watermark.highest_rowid(client, project_id, new[-1]) if seen.more_new else max(new, default=0)
+    mark = Mark(max(before.watermark, highest), seen.trace_count)
     if not new and seen.trace_count == before.trace_count and not recount:
         return mark, False  # nothing stored, nothing deleted
-    # One LLM span per trace (a proxy request): as many new traces as new spans means none deleted.
-    added_only = seen.trace_count - before.trace_count == len(new)
-    if new and not seen.stored_before and seen.earliest_since is not None and added_only and not recount:
-        window = Selection(start=_aware(seen.earliest_since))
-        pages = fetch_wire(client, project, project_id, window)
-        store.replace_range(seen.earliest_since, None, _Pages(synced, pages, lambda n: None))
-        return mark, False
+    if new and not recount:
+        earliest = seen.earliest_since
+        if seen.stored_before:  # some started earlier: sessions that ran long, or a spool replay
+            earliest = watermark.earliest_after(client, project_id, before.watermark)
+        held = store.count(earliest, None) if earliest is not None else WINDOW_SPANS + 1
+        if earliest is not None and held <= WINDOW_SPANS:
+            pages = fetch_wire(client, project, project_id, Selection(start=_aware(earliest)))
+            written = store.replace_range(earliest, None, _Pages(synced, pages, lambda n: None))
+            # One LLM span per trace (a proxy request): as many new traces as new spans in the
+            # window means nothing was deleted elsewhere.
+            if seen.trace_count - before.trace_count == written - held:
+                return mark, False
     _catch_up(store, client, project, project_id, floor, recent, synced)
     return mark, True
 

@@ -14,7 +14,6 @@ project's trace count shows them (see sync.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -75,26 +74,14 @@ def probe(client: PhoenixClient, project_id: str, watermark: int, since: datetim
     )
 
 
-_PAGE_QUERY = """
-query($id: ID!, $after: String, $all: String) {
-  node(id: $id) { ... on Project {
-    spans(first: %(page)d, after: $after, filterCondition: $all) {
-      pageInfo { hasNextPage } edges { cursor } }
-  } }
-}""" % {"page": PAGE}  # noqa: UP031 (GraphQL braces)
-
-
-def rowids_after(client: PhoenixClient, project_id: str, watermark: int) -> Iterator[int]:
-    """Row ids of the LLM spans stored after `watermark`, in order, a page per request."""
-    after = watermark
-    while True:
-        variables = {"id": project_id, "after": cursor(after), "all": span_condition({})}
-        found = client.graphql(_PAGE_QUERY, variables)["node"]["spans"]
-        ids = [rowid_of(edge["cursor"]) for edge in found["edges"]]
-        yield from ids
-        if not ids or not found["pageInfo"]["hasNextPage"]:
-            return
-        after = ids[-1]
+def earliest_after(client: PhoenixClient, project_id: str, watermark: int) -> datetime | None:
+    """The earliest start (naive UTC) among the LLM spans stored after `watermark`."""
+    query = """query($id: ID!, $after: String, $all: String) { node(id: $id) { ... on Project {
+      spans(first: 1, after: $after, filterCondition: $all, sort: {col: startTime, dir: asc}) {
+        edges { cursor } } } } }"""
+    variables = {"id": project_id, "after": cursor(watermark), "all": span_condition({})}
+    edges = client.graphql(query, variables)["node"]["spans"]["edges"]
+    return start_of(edges[0]["cursor"]) if edges else None
 
 
 def trace_count(client: PhoenixClient, project_id: str) -> int:
@@ -103,20 +90,24 @@ def trace_count(client: PhoenixClient, project_id: str) -> int:
     return int(client.graphql(query, {"id": project_id, "fresh": fresh_range()})["node"]["traceCount"] or 0)
 
 
-def highest_rowid(client: PhoenixClient, project_id: str) -> int:
+def highest_rowid(client: PhoenixClient, project_id: str, known: int | None = None) -> int:
     """The highest row id among the project's LLM spans (0: none).
 
-    Start from the span that started last (usually stored last, or nearly), then probe PROBES
-    row ids at once, each answered with the first LLM span stored after it: the highest answer
-    is a new lower bound, the first probe with no answer an upper one. A few requests close the
-    gap even when storage order and start order differ widely (a bulk load)."""
-    newest = """query($id: ID!, $all: String) { node(id: $id) { ... on Project {
-      spans(first: 1, filterCondition: $all, sort: {col: startTime, dir: desc}) { edges { cursor } }
-    } } }"""
-    edges = client.graphql(newest, {"id": project_id, "all": span_condition({})})["node"]["spans"]["edges"]
-    if not edges:
-        return 0
-    low, high = rowid_of(edges[0]["cursor"]), None  # some LLM span has `low`; none is after `high`
+    Start from `known` (an LLM span's row id), else from the span that started last (usually
+    stored last, or nearly), then probe PROBES row ids at once, each answered with the first LLM
+    span stored after it: the highest answer is a new lower bound, the first probe with no answer
+    an upper one. A few requests close the gap even when storage order and start order differ
+    widely (a bulk load)."""
+    if known is None:
+        newest = """query($id: ID!, $all: String) { node(id: $id) { ... on Project {
+          spans(first: 1, filterCondition: $all, sort: {col: startTime, dir: desc}) { edges { cursor } }
+        } } }"""
+        variables = {"id": project_id, "all": span_condition({})}
+        edges = client.graphql(newest, variables)["node"]["spans"]["edges"]
+        if not edges:
+            return 0
+        known = rowid_of(edges[0]["cursor"])
+    low, high = known, None  # some LLM span has `low`; none is after `high`
     while True:
         if high is None:
             points = sorted({min(low + 2**k - 1, MAX_ROWID) for k in range(PROBES)})  # low first

@@ -1,0 +1,64 @@
+"""The watermark's Phoenix side (report/cache/watermark.py, phoenix/cursors.py) against a fake
+GraphQL that answers `Project.spans(after:)` as Phoenix does: the first rows stored after a row id."""
+
+from __future__ import annotations
+
+import bisect
+import random
+import re
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from claude_session.phoenix.cursors import cursor, fresh_range, rowid_of, start_of
+from claude_session.report.cache import watermark
+
+
+class FakeSpans:
+    """LLM spans by row id; counts the requests and the aliases of each."""
+
+    def __init__(self, rowids: list[int]) -> None:
+        self.rowids = sorted(rowids)
+        self.aliases: list[int] = []
+
+    def _after(self, after: str | None) -> list[int]:
+        low = rowid_of(after) if after else -1
+        return self.rowids[bisect.bisect_right(self.rowids, low) :]
+
+    def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        if "dir: desc" in query:  # the span that started last: here, one stored late but not last
+            found = self.rowids[len(self.rowids) * 3 // 4 :][:1]
+            return {"node": {"spans": {"edges": [{"cursor": cursor(r)} for r in found]}}}
+        probes = re.findall(r'(p\d+): spans\(first: 1, after: "([^"]+)"', query)
+        self.aliases.append(len(probes))
+        node = {
+            alias: {"edges": [{"cursor": cursor(r)} for r in self._after(after)[:1]]}
+            for alias, after in probes
+        }
+        return {"node": node}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_highest_row_id_is_found_in_a_few_requests(seed: int) -> None:
+    rng = random.Random(seed)
+    rowids = rng.sample(range(1, rng.choice([50, 5_000, 2_000_000])), k=rng.randint(1, 40))
+    fake = FakeSpans(rowids)
+    assert watermark.highest_rowid(fake, "p") == max(rowids)  # type: ignore[arg-type]
+    assert all(n <= 50 for n in fake.aliases)  # Phoenix refuses more aliases
+    assert len(fake.aliases) <= 8
+    again = FakeSpans(rowids)
+    assert watermark.highest_rowid(again, "p", known=min(rowids)) == max(rowids)  # type: ignore[arg-type]
+
+
+def test_no_llm_span_has_row_id_zero() -> None:
+    assert watermark.highest_rowid(FakeSpans([]), "p") == 0  # type: ignore[arg-type]
+
+
+def test_cursors_are_phoenix_s() -> None:
+    assert cursor(2001) == "MjAwMQ=="  # as Phoenix sent it for row 2001
+    sorted_cursor = "MTAwODk3MTpEQVRFVElNRToyMDI2LTEyLTA0VDE0OjI0OjA5Ljc1ODk4MCswMDowMA=="
+    assert rowid_of(sorted_cursor) == 1008971
+    assert start_of(sorted_cursor) == datetime(2026, 12, 4, 14, 24, 9, 758980)
+    ranges = {fresh_range()["start"] for _ in range(50)}
+    assert len(ranges) > 40 and all(r.startswith("1970-01-01T00:00:00.") for r in ranges)
