@@ -134,15 +134,7 @@ class PhoenixClient:
         ~33 KB a span) never cross the wire. At most `limit` rows, in no particular order;
         `start_time` <= span start < `end_time` (ISO 8601 with offset).
         """
-        query: dict[str, Any] = {"select": {name: {"key": key} for name, key in columns.items()}}
-        if condition:
-            query["filter"] = {"condition": condition}
-        body: dict[str, Any] = {"queries": [query], "limit": limit}
-        if start_time:
-            body["start_time"] = start_time
-        if end_time:
-            body["end_time"] = end_time
-        path = "/v1/spans?" + urllib.parse.urlencode({"project_name": project})
+        path, body = _span_query(project, columns, condition, start_time, end_time, limit)
         payload = self._fetch_bytes("POST", path, body, accept="application/json")
         if payload is None:
             return []
@@ -163,15 +155,7 @@ class PhoenixClient:
         these rows as Arrow (a column mixing types: Phoenix fails mid-answer); ask for JSON then."""
         import pyarrow as pa
 
-        query: dict[str, Any] = {"select": {name: {"key": key} for name, key in columns.items()}}
-        if condition:
-            query["filter"] = {"condition": condition}
-        body: dict[str, Any] = {"queries": [query], "limit": limit}
-        if start_time:
-            body["start_time"] = start_time
-        if end_time:
-            body["end_time"] = end_time
-        path = "/v1/spans?" + urllib.parse.urlencode({"project_name": project})
+        path, body = _span_query(project, columns, condition, start_time, end_time, limit)
         try:
             payload = self._fetch_bytes("POST", path, body, accept=ARROW)
         except http.client.HTTPException:  # the stream broke off: Phoenix failed to encode it
@@ -251,6 +235,26 @@ class PhoenixClient:
         if not token:
             raise PhoenixError(f"Phoenix at {self.base_url} sent no access token on admin login")
         return token[0]
+
+
+def _span_query(
+    project: str,
+    columns: Mapping[str, str],
+    condition: str | None,
+    start_time: str | None,
+    end_time: str | None,
+    limit: int,
+) -> tuple[str, dict[str, Any]]:
+    """The path and body of one span query (`query_spans`)."""
+    query: dict[str, Any] = {"select": {name: {"key": key} for name, key in columns.items()}}
+    if condition:
+        query["filter"] = {"condition": condition}
+    body: dict[str, Any] = {"queries": [query], "limit": limit}
+    if start_time:
+        body["start_time"] = start_time
+    if end_time:
+        body["end_time"] = end_time
+    return "/v1/spans?" + urllib.parse.urlencode({"project_name": project}), body
 
 
 def _table_rows(payload: bytes) -> list[dict[str, Any]]:

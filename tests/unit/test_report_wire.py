@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
 import math
 import random
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from claude_session.phoenix.client import PhoenixClient
 from claude_session.report.cache.columns import as_table, cache_table
 from claude_session.report.fetch import SPAN_ID, TRACE_ID, WIRE, _arrow_fits, _arrow_rows, as_row, rows_of
 
@@ -125,3 +128,33 @@ def test_the_cache_stores_an_arrow_page_as_it_would_store_its_rows() -> None:
     assert (
         all_none is not None and cache_table(all_none).to_pylist() == as_table(rows_of(all_none)).to_pylist()
     )
+
+
+class _BrokenArrow(http.server.BaseHTTPRequestHandler):
+    """Answers the span query as Phoenix does when pandas' frame cannot become Arrow: 200, a
+    chunked body, then the connection closed mid-answer."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-pandas-arrow")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"100\r\n" + b"\xff" * 16)  # a chunk announced as 256 bytes, cut short
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_an_arrow_answer_broken_off_asks_for_json_instead() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenArrow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = PhoenixClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+        assert client.query_spans_arrow("p", WIRE, "name == 'litellm_request'") is None
+    finally:
+        server.shutdown()
+        server.server_close()
