@@ -28,7 +28,7 @@ from claude_session.report.cache.memo import (
 )
 from claude_session.report.cache.outcomes import cached_outcomes
 from claude_session.report.cache.store import SpanStore, cache_file, open_store
-from claude_session.report.cache.sync import Identity, Notify, Synced, sync
+from claude_session.report.cache.sync import PAGE, Identity, Notify, Synced, sync
 from claude_session.report.fetch import Selection, fetch_wire
 
 
@@ -114,7 +114,7 @@ def _source(
         return "spans"
     end = floor if selection.end is None else min(selection.end, floor)
     older = Selection(selection.values, selection.start, end)
-    tables = [cache_table(page) for page in fetch_wire(client, project, project_id, older)]
+    tables = [cache_table(page) for page in fetch_wire(client, project, project_id, older, PAGE)]
     if not any(t.num_rows for t in tables):
         return "spans"
     synced.pages += len(tables)

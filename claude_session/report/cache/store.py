@@ -54,6 +54,12 @@ class SpanStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def reopen(self) -> None:
+        """Close and connect again: after a first fill, DuckDB's buffers hold the rows just written
+        (up to MEMORY_LIMIT); the aggregation that follows then starts from an empty pool."""
+        self.db.close()
+        self.db = _connect(self.path)
+
     def close(self) -> None:
         self.db.close()
         for path in (self.path, self.path.with_name(self.path.name + ".wal")):
@@ -114,9 +120,22 @@ class SpanStore:
         return int(table.num_rows)
 
     def fill(self, tables: Iterable[pa.Table]) -> int:
-        """Add `tables` (a first fill's pages) one committed page at a time, so that DuckDB never holds
-        a million uncommitted rows in memory; a fill cut short is completed by the next sync's counts."""
-        return sum(self._upsert(table) for table in tables)
+        """Add `tables` (a first fill's pages: disjoint time windows, so no span comes twice) to an
+        empty cache, one committed page at a time, so that DuckDB never holds a million uncommitted
+        rows in memory; a fill cut short is completed by the next sync's counts."""
+        if self.count():
+            return sum(self._upsert(table) for table in tables)
+        written = 0
+        for table in tables:  # no upsert: its delete would scan every row already written, per page
+            if table.num_rows:
+                self.written = True
+                self.db.register("incoming", table)
+                try:
+                    self._run("INSERT INTO spans SELECT * FROM incoming")
+                finally:
+                    self.db.unregister("incoming")
+                written += int(table.num_rows)
+        return written
 
     def delete_before(self, moment: datetime) -> int:
         found = _first(self.db.execute("SELECT count(*) FROM spans WHERE start_time < ?", [moment]))

@@ -63,7 +63,9 @@ RECOUNT = timedelta(hours=1)  # step 4 runs at least this often, whatever the wa
 MAX_AGE = timedelta(days=400)  # spans older than this leave the cache (Phoenix still has them)
 SLICES = 16  # time slices a count difference is narrowed down by, per round
 REFETCH_SPANS = 50_000  # a slice with at most this many spans (in Phoenix) is refetched whole
-PREFETCH = 1  # pages fetched ahead of the one being stored (each ~25,000 spans, ~15 MB parsed)
+PAGE = 10_000  # spans a page (Phoenix answers up to twice that before a window is halved): a cold
+# fill's peak memory is a few pages, whatever the project's size
+PREFETCH = 1  # pages fetched ahead of the one being stored
 JOIN_S = 5.0
 PROGRESS_STEP = 0.25  # a cold fetch says how far it got every quarter
 
@@ -215,6 +217,7 @@ def sync(
         mark = Mark(watermark.highest_rowid(client, project_id), watermark.trace_count(client, project_id))
         if newest is None:
             _fill(store, client, project, project_id, floor, synced, notify)
+            store.reopen()  # peak memory: the fill's buffers or the aggregation's, not both
         else:
             _catch_up(store, client, project, project_id, floor, newest - OVERLAP, synced)
         recounted = True
@@ -268,7 +271,7 @@ def _since(
             earliest = watermark.earliest_after(client, project_id, before.watermark)
         held = store.count(earliest, None) if earliest is not None else WINDOW_SPANS + 1
         if earliest is not None and held <= WINDOW_SPANS:
-            pages = fetch_wire(client, project, project_id, Selection(start=_aware(earliest)))
+            pages = fetch_wire(client, project, project_id, Selection(start=_aware(earliest)), PAGE)
             written = store.replace_range(earliest, None, _Pages(synced, pages, lambda n: None))
             # One LLM span per trace (a proxy request): as many new traces as new spans in the
             # window means nothing was deleted elsewhere.
@@ -290,7 +293,7 @@ def _catch_up(
     """Counts and refetches: the window since `recent` whole, the older part where counts differ."""
     cutoff = max(recent, floor)
     _reconcile(store, client, project, project_id, floor, cutoff, synced)
-    pages = fetch_wire(client, project, project_id, Selection(start=_aware(cutoff)))
+    pages = fetch_wire(client, project, project_id, Selection(start=_aware(cutoff)), PAGE)
     store.replace_range(cutoff, None, _Pages(synced, pages, lambda n: None))
 
 
@@ -323,7 +326,7 @@ def _fill(
                 said = True
             mark = next(marks, None)
 
-    pages = fetch_wire(client, project, project_id, Selection(start=_aware(floor)))
+    pages = fetch_wire(client, project, project_id, Selection(start=_aware(floor)), PAGE)
     store.fill(_Pages(synced, pages, progress))
 
 
@@ -372,7 +375,7 @@ def _reconcile(
                 continue
             if count <= REFETCH_SPANS or b - a <= timedelta(seconds=1):
                 selection = Selection(start=_aware(a), end=_aware(b))
-                pages = fetch_wire(client, project, project_id, selection)
+                pages = fetch_wire(client, project, project_id, selection, PAGE)
                 store.replace_range(a, b, _Pages(synced, pages, lambda n: None))
                 continue
             step = (b - a) / SLICES
