@@ -177,6 +177,12 @@ def main() -> int:
     parser.add_argument(
         "--ending", type=float, default=0.0, help="DAYS before now (a spool replay's old spans)"
     )
+    parser.add_argument(
+        "--min-days", type=float, default=0.05, help="sessions start at least DAYS before the end"
+    )
+    parser.add_argument(
+        "--think", type=float, nargs=2, default=(2.0, 60.0), help="seconds between requests: LOW HIGH"
+    )
     parser.add_argument("--payload-bytes", type=int, default=0, help="a prompt attribute this long")
     args = parser.parse_args()
     payload = (
@@ -184,7 +190,13 @@ def main() -> int:
     )
     end_ns = time.time_ns() - int(args.ending * 86_400e9)
     specs = report_data.synthetic_specs(
-        args.spans, args.sessions, seed=args.seed, days=args.days, end_ns=end_ns
+        args.spans,
+        args.sessions,
+        seed=args.seed,
+        days=args.days,
+        end_ns=end_ns,
+        min_days=args.min_days,
+        think_s=tuple(args.think),
     )
     began = time.perf_counter()
     project_id = asyncio.run(load(args.url, args.project, specs, payload))

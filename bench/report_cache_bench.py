@@ -50,10 +50,11 @@ def timed(argv: list[str]) -> tuple[float, float, dict[str, Any], str]:
     return wall, rss, report, "\n".join(line for line in lines if not line.startswith("RSS "))
 
 
-def load(url: str, seed: int, days: float, ending: float) -> None:
+def load(url: str, seed: int, days: float, ending: float, min_days: float, think: str = "2 60") -> None:
     """10,000 spans in 100 sessions written into Phoenix's tables (bench/pg_load.py)."""
     argv = [sys.executable, "-m", "bench.pg_load", url, PROJECT, "--spans", "10000", "--sessions", "100"]
-    argv += ["--seed", str(seed), "--days", str(days), "--ending", str(ending)]
+    argv += ["--seed", str(seed), "--days", str(days), "--ending", str(ending), "--min-days", str(min_days)]
+    argv += ["--think", *think.split()]
     loaded = subprocess.run(argv, check=False, cwd=REPO, capture_output=True, text=True)
     if loaded.returncode != 0:  # its last line only: the command holds the database URL and password
         raise SystemExit(f"bench.pg_load failed: {loaded.stderr.strip().splitlines()[-1]}")
@@ -67,7 +68,10 @@ def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--seed", type=int, required=True, help="the new spans' seed (a new one per run: seed and seed+1)"
+        "--seed",
+        type=int,
+        required=True,
+        help="the new spans' seed (a new one per run; the replayed ones use seed + 5000)",
     )
     args = parser.parse_args()
     state = Path(os.environ["CLAUDE_SESSION_STATE_DIR"])
@@ -86,9 +90,12 @@ def main() -> int:
     run("cold (no cache file)")
     for i in range(3):
         run(f"warm (nothing new), run {i + 1}")
-    load(url, args.seed, days=0.02, ending=0.0)  # new traffic: the last half hour
+    # New traffic: 100 sessions of ~100 requests, 0.5-2 s apart (~8 minutes each), started 14 to
+    # 29 minutes ago, so all ended. The window they start is new unless another run loaded spans
+    # in the last half hour: runs at least 30 minutes apart.
+    load(url, args.seed, days=0.02, ending=0.0, min_days=0.01, think="0.5 2")
     run("after 10,000 new spans (the last half hour)")
-    load(url, args.seed + 1, days=3.0, ending=4.0)  # what a spool replays: days-old spans
+    load(url, args.seed + 5000, days=3.0, ending=4.0, min_days=0.0)  # a spool replay: days-old spans
     cached = run("after 10,000 replayed spans (4 to 7 days old)")
     direct = run("`--no-cache` (every span from Phoenix)", "--no-cache")
     print("| report over the million-span project | wall s | peak RSS MB | spans read from Phoenix |")

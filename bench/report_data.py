@@ -63,9 +63,16 @@ class SpanSpec:
 
 
 def synthetic_specs(
-    spans: int, sessions: int, seed: int = 7, days: float = 90.0, end_ns: int | None = None
+    spans: int,
+    sessions: int,
+    seed: int = 7,
+    days: float = 90.0,
+    end_ns: int | None = None,
+    min_days: float = 0.05,
+    think_s: tuple[float, float] = (2.0, 60.0),
 ) -> list[SpanSpec]:
-    """`spans` requests spread over `sessions` sessions in the last `days` days (deterministic per seed)."""
+    """`spans` requests spread over `sessions` sessions that started between `days` and `min_days`
+    days before the end, `think_s` seconds between a session's requests (deterministic per seed)."""
     rng = random.Random(seed)
     end = end_ns or time.time_ns()
     per_session = _split(spans, sessions, rng)
@@ -74,7 +81,7 @@ def synthetic_specs(
         kind, version = TYPES[index % len(TYPES)], VERSIONS[(index // len(TYPES)) % len(VERSIONS)]
         name = NAMES[index % len(NAMES)]
         model = rng.choice(("claude-sonnet-4-5",) * 6 + ("claude-haiku-4-5", "claude-opus-4-5"))
-        started = end - int(rng.uniform(0.05, days) * 86_400e9)
+        started = end - int(rng.uniform(min_days, days) * 86_400e9)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started / 1e9))
         session_id = f"{kind}-{stamp}-{index:06x}"
         cheaper = 0.75 if version == "v2" else 1.0
@@ -111,7 +118,7 @@ def synthetic_specs(
                     error=error,
                 )
             )
-            clock += latency + int(rng.uniform(2, 60) * 1e9)
+            clock += latency + int(rng.uniform(*think_s) * 1e9)
     return specs
 
 
