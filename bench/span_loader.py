@@ -24,6 +24,7 @@ from phoenix.otel import HTTPSpanExporter, register
 
 from bench.report_data import LLM_SPAN, SpanSpec, span_attributes
 from claude_session.phoenix.client import PhoenixClient
+from claude_session.phoenix.cursors import fresh_range
 
 CHUNK = 1000  # spans sent before waiting for Phoenix
 EXPORT_BATCH = 500  # spans per OTLP request: ~17 MB before gzip with 33 KB prompts (limit 64 MiB)
@@ -96,10 +97,13 @@ def stored_count(client: PhoenixClient, project: str) -> int:
     project_id = client.project_id(project)
     if project_id is None:
         return 0
-    query = """query($id: ID!, $f: String) {
-      node(id: $id) { ... on Project { recordCount(filterCondition: $f) } }
+    # A fresh time range: Phoenix's cached count lags writes, and a project deleted and made again
+    # under the same name can reuse the row id the cache is keyed by (phoenix/cursors.py).
+    query = """query($id: ID!, $f: String, $fresh: TimeRange) {
+      node(id: $id) { ... on Project { recordCount(filterCondition: $f, timeRange: $fresh) } }
     }"""
-    data = client.graphql(query, {"id": project_id, "f": f"name == '{LLM_SPAN}'"})
+    variables = {"id": project_id, "f": f"name == '{LLM_SPAN}'", "fresh": fresh_range()}
+    data = client.graphql(query, variables)
     return int(data["node"]["recordCount"])
 
 

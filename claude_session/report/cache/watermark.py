@@ -107,6 +107,8 @@ def highest_rowid(client: PhoenixClient, project_id: str, known: int | None = No
         if not edges:
             return 0
         known = rowid_of(edges[0]["cursor"])
+    if _first_after(client, project_id, [known]) == [None]:  # usually: nothing stored after it
+        return known
     low, high = known, None  # some LLM span has `low`; none is after `high`
     while True:
         if high is None:
