@@ -51,6 +51,18 @@ def test_the_highest_row_id_is_found_in_a_few_requests(seed: int) -> None:
     assert watermark.highest_rowid(again, "p", known=min(rowids)) == max(rowids)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("off_by", [0, 1, -1, 700, -700, 3_000_000, -9_000])
+def test_a_guess_finds_the_highest_row_id_whatever_its_error(off_by: int) -> None:
+    # One LLM span in three (the proxy's two sibling spans between them), 10,000 new ones.
+    rowids = list(range(3, 30_003, 3))
+    fake = FakeSpans(rowids)
+    found = watermark.highest_rowid(fake, "p", known=rowids[999], guess=max(rowids) + off_by)  # type: ignore[arg-type]
+    assert found == max(rowids)
+    assert all(n <= 50 for n in fake.aliases)
+    if off_by == 0:
+        assert len(fake.aliases) == 1  # a right guess: one request
+
+
 def test_no_llm_span_has_row_id_zero() -> None:
     assert watermark.highest_rowid(FakeSpans([]), "p") == 0  # type: ignore[arg-type]
 

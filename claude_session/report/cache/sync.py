@@ -261,24 +261,54 @@ def _since(
     recent = max(newest - OVERLAP, floor)
     seen = watermark.probe(client, project_id, before.watermark, recent)
     new = seen.first_new
-    highest = watermark.highest_rowid(client, project_id, new[-1]) if seen.more_new else max(new, default=0)
-    mark = Mark(max(before.watermark, highest), seen.trace_count)
     if not new and seen.trace_count == before.trace_count and not recount:
-        return mark, False  # nothing stored, nothing deleted
-    if new and not recount:
-        earliest = seen.earliest_since
-        if seen.stored_before:  # some started earlier: sessions that ran long, or a spool replay
-            earliest = watermark.earliest_after(client, project_id, before.watermark)
-        held = store.count(earliest, None) if earliest is not None else WINDOW_SPANS + 1
-        if earliest is not None and held <= WINDOW_SPANS:
-            pages = fetch_wire(client, project, project_id, Selection(start=_aware(earliest)), PAGE)
-            written = store.replace_range(earliest, None, _Pages(synced, pages, lambda n: None))
-            # One LLM span per trace (a proxy request): as many new traces as new spans in the
-            # window means nothing was deleted elsewhere.
-            if seen.trace_count - before.trace_count == written - held:
-                return mark, False
-    _catch_up(store, client, project, project_id, floor, recent, synced)
-    return mark, True
+        return Mark(before.watermark, seen.trace_count), False  # nothing stored, nothing deleted
+    # The highest row id before the window's fetch, never after: a span stored meanwhile is then
+    # above the watermark (read next time), never below it unread.
+    top = watermark.highest_rowid(client, project_id, new[-1], _guess(before, seen)) if seen.more_new else 0
+    mark = Mark(max(before.watermark, top, *new), seen.trace_count)
+    windowed = not recount and _window(store, client, project, project_id, before, seen, synced)
+    if not windowed:
+        _catch_up(store, client, project, project_id, floor, recent, synced)
+    return mark, not windowed
+
+
+def _guess(before: Mark, seen: watermark.Probe) -> int | None:
+    """Where the highest new row id probably is: as many LLM spans as new traces, spaced like the
+    first page's (one a trace through the proxy, with its sibling spans between them)."""
+    new = seen.first_new
+    rest = seen.trace_count - before.trace_count - len(new)
+    if rest <= 0 or len(new) < 2:
+        return None
+    return new[-1] + round(rest * (new[-1] - new[0]) / (len(new) - 1))
+
+
+def _window(
+    store: SpanStore,
+    client: PhoenixClient,
+    project: str,
+    project_id: str,
+    before: Mark,
+    seen: watermark.Probe,
+    synced: Synced,
+) -> bool:
+    """Refetch the window from the earliest new span whole when the cache holds at most
+    WINDOW_SPANS there; True when that accounts for every change (the trace count agrees)."""
+    if not seen.first_new:
+        return False
+    earliest = seen.earliest_since
+    if seen.stored_before:  # some started earlier: sessions that ran long, or a spool replay
+        earliest = watermark.earliest_after(client, project_id, before.watermark)
+    if earliest is None:
+        return False
+    held = store.count(earliest, None)
+    if held > WINDOW_SPANS:
+        return False
+    pages = fetch_wire(client, project, project_id, Selection(start=_aware(earliest)), PAGE)
+    written = store.replace_range(earliest, None, _Pages(synced, pages, lambda n: None))
+    # One LLM span per trace (a proxy request): as many new traces as new spans in the window
+    # means nothing was deleted elsewhere.
+    return seen.trace_count - before.trace_count == written - held
 
 
 def _catch_up(

@@ -24,6 +24,7 @@ from claude_session.phoenix.filters import span_condition
 
 PAGE = 1000  # the most Phoenix's connection returns at once
 PROBES = 40  # row ids probed per GraphQL request (Phoenix allows at most 50 aliases)
+AROUND = 127  # the farthest first probe from a guess (15 probes around it)
 MAX_ROWID = 2**31 - 1  # Phoenix's PostgreSQL row ids are 32-bit: a larger cursor is an error
 
 
@@ -90,14 +91,17 @@ def trace_count(client: PhoenixClient, project_id: str) -> int:
     return int(client.graphql(query, {"id": project_id, "fresh": fresh_range()})["node"]["traceCount"] or 0)
 
 
-def highest_rowid(client: PhoenixClient, project_id: str, known: int | None = None) -> int:
+def highest_rowid(
+    client: PhoenixClient, project_id: str, known: int | None = None, guess: int | None = None
+) -> int:
     """The highest row id among the project's LLM spans (0: none).
 
     Start from `known` (an LLM span's row id), else from the span that started last (usually
     stored last, or nearly), then probe PROBES row ids at once, each answered with the first LLM
     span stored after it: the highest answer is a new lower bound, the first probe with no answer
     an upper one. A few requests close the gap even when storage order and start order differ
-    widely (a bulk load)."""
+    widely (a bulk load). A `guess` (from the trace count: sync.py) centres the first probes on
+    it, one request when it is right or nearly."""
     if known is None:
         newest = """query($id: ID!, $all: String) { node(id: $id) { ... on Project {
           spans(first: 1, filterCondition: $all, sort: {col: startTime, dir: desc}) { edges { cursor } }
@@ -107,22 +111,32 @@ def highest_rowid(client: PhoenixClient, project_id: str, known: int | None = No
         if not edges:
             return 0
         known = rowid_of(edges[0]["cursor"])
-    if _first_after(client, project_id, [known]) == [None]:  # usually: nothing stored after it
-        return known
     low, high = known, None  # some LLM span has `low`; none is after `high`
+    first = [known] if guess is None else _around(known, guess)
+    answers = _first_after(client, project_id, first)  # usually, without a guess: nothing after it
     while True:
+        if answers[0] is None:  # nothing stored after `low`
+            return low
+        low = max(a for a in answers if a is not None)
+        empty = [p for p, a in zip(first, answers, strict=True) if a is None]
+        if empty:
+            high = min(empty) if high is None else min(high, *empty)
+        if high == low:  # an LLM span with nothing stored after it
+            return low
         if high is None:
             points = sorted({min(low + 2**k - 1, MAX_ROWID) for k in range(PROBES)})  # low first
         else:
             step = max(1, -(-(high - low) // (PROBES - 1)))  # at most PROBES points
             points = sorted({low, *range(low, high, step)})
-        answers = _first_after(client, project_id, points)
-        if answers[0] is None:  # nothing stored after `low`
-            return low
-        low = max(a for a in answers if a is not None)
-        empty = [p for p, a in zip(points, answers, strict=True) if a is None]
-        if empty:
-            high = min(empty) if high is None else min(high, *empty)
+        first, answers = points, _first_after(client, project_id, points)
+
+
+def _around(known: int, guess: int) -> list[int]:
+    """`known` first, then row ids at growing distances either side of `guess`, up to AROUND: few,
+    as each costs Phoenix a query, and a guess is rarely far off (sync.py)."""
+    offsets = (sign * (2**k - 1) for k in range(AROUND.bit_length() + 1) for sign in (1, -1))
+    points = {min(max(guess + offset, known), MAX_ROWID) for offset in offsets} - {known}
+    return [known, *sorted(points)]
 
 
 def _first_after(client: PhoenixClient, project_id: str, points: list[int]) -> list[int | None]:
