@@ -214,7 +214,7 @@ def sync(
         before = Mark.of(meta)
         mark, recounted = _since(store, client, project, project_id, floor, before, newest, synced, due)
     else:  # the first fill; a cache filled before watermarks
-        mark = Mark(watermark.highest_rowid(client, project_id), watermark.trace_count(client, project_id))
+        mark = _mark(client, project_id, Mark(0, 0), watermark.probe(client, project_id, 0, floor))
         if newest is None:
             _fill(store, client, project, project_id, floor, synced, notify)
             store.reopen()  # peak memory: the fill's buffers or the aggregation's, not both
@@ -263,14 +263,20 @@ def _since(
     new = seen.first_new
     if not new and seen.trace_count == before.trace_count and not recount:
         return Mark(before.watermark, seen.trace_count), False  # nothing stored, nothing deleted
-    # The highest row id before the window's fetch, never after: a span stored meanwhile is then
-    # above the watermark (read next time), never below it unread.
-    top = watermark.highest_rowid(client, project_id, new[-1], _guess(before, seen)) if seen.more_new else 0
-    mark = Mark(max(before.watermark, top, *new), seen.trace_count)
+    mark = _mark(client, project_id, before, seen)  # before the window's fetch (see _mark)
     windowed = not recount and _window(store, client, project, project_id, before, seen, synced)
     if not windowed:
         _catch_up(store, client, project, project_id, floor, recent, synced)
     return mark, not windowed
+
+
+def _mark(client: PhoenixClient, project_id: str, before: Mark, seen: watermark.Probe) -> Mark:
+    """Where this sync leaves Phoenix: the highest LLM span row id, found before any span is
+    fetched (a span stored meanwhile is then above the watermark, read next time, never below it
+    unread), and the trace count."""
+    new = seen.first_new
+    top = watermark.highest_rowid(client, project_id, new[-1], _guess(before, seen)) if seen.more_new else 0
+    return Mark(max(before.watermark, top, *new), seen.trace_count)
 
 
 def _guess(before: Mark, seen: watermark.Probe) -> int | None:

@@ -24,7 +24,7 @@ from claude_session.phoenix.filters import span_condition
 
 PAGE = 1000  # the most Phoenix's connection returns at once
 PROBES = 40  # row ids probed per GraphQL request (Phoenix allows at most 50 aliases)
-AROUND = 127  # the farthest first probe from a guess (15 probes around it)
+AROUND = 127  # the farthest first probe below a guess
 MAX_ROWID = 2**31 - 1  # Phoenix's PostgreSQL row ids are 32-bit: a larger cursor is an error
 
 
@@ -85,32 +85,15 @@ def earliest_after(client: PhoenixClient, project_id: str, watermark: int) -> da
     return start_of(edges[0]["cursor"]) if edges else None
 
 
-def trace_count(client: PhoenixClient, project_id: str) -> int:
-    query = """query($id: ID!, $fresh: TimeRange) {
-      node(id: $id) { ... on Project { traceCount(timeRange: $fresh) } } }"""
-    return int(client.graphql(query, {"id": project_id, "fresh": fresh_range()})["node"]["traceCount"] or 0)
+def highest_rowid(client: PhoenixClient, project_id: str, known: int, guess: int | None = None) -> int:
+    """The highest row id among the project's LLM spans, `known` being one of them.
 
-
-def highest_rowid(
-    client: PhoenixClient, project_id: str, known: int | None = None, guess: int | None = None
-) -> int:
-    """The highest row id among the project's LLM spans (0: none).
-
-    Start from `known` (an LLM span's row id), else from the span that started last (usually
-    stored last, or nearly), then probe PROBES row ids at once, each answered with the first LLM
-    span stored after it: the highest answer is a new lower bound, the first probe with no answer
-    an upper one. A few requests close the gap even when storage order and start order differ
-    widely (a bulk load). A `guess` (from the trace count: sync.py) centres the first probes on
-    it, one request when it is right or nearly."""
-    if known is None:
-        newest = """query($id: ID!, $all: String) { node(id: $id) { ... on Project {
-          spans(first: 1, filterCondition: $all, sort: {col: startTime, dir: desc}) { edges { cursor } }
-        } } }"""
-        variables = {"id": project_id, "all": span_condition({})}
-        edges = client.graphql(newest, variables)["node"]["spans"]["edges"]
-        if not edges:
-            return 0
-        known = rowid_of(edges[0]["cursor"])
+    Probe PROBES row ids at once, each answered with the first LLM span stored after it: the
+    highest answer is a new lower bound, the first probe with no answer an upper one. A few
+    requests close the gap even when the spans are spread widely. A `guess` (from the trace
+    count: sync.py) centres the first probes on it: one request when it is right or nearly, and
+    few probes far past the project's last span, where each costs Phoenix a scan of every span
+    stored after it (other projects')."""
     low, high = known, None  # some LLM span has `low`; none is after `high`
     first = [known] if guess is None else _around(known, guess)
     answers = _first_after(client, project_id, first)  # usually, without a guess: nothing after it
@@ -132,11 +115,12 @@ def highest_rowid(
 
 
 def _around(known: int, guess: int) -> list[int]:
-    """`known` first, then row ids at growing distances either side of `guess`, up to AROUND: few,
-    as each costs Phoenix a query, and a guess is rarely far off (sync.py)."""
-    offsets = (sign * (2**k - 1) for k in range(AROUND.bit_length() + 1) for sign in (1, -1))
-    points = {min(max(guess + offset, known), MAX_ROWID) for offset in offsets} - {known}
-    return [known, *sorted(points)]
+    """`known` first, then `guess` and row ids at growing distances below it, and two above it: a
+    probe past the project's last span costs Phoenix a scan of every span stored after it (other
+    projects'), one below it finds an answer at once."""
+    below = {guess - (2**k - 1) for k in range(AROUND.bit_length() + 1)}
+    points = {min(max(point, known), MAX_ROWID) for point in below | {guess + 8, guess + AROUND + 1}}
+    return [known, *sorted(points - {known})]
 
 
 def _first_after(client: PhoenixClient, project_id: str, points: list[int]) -> list[int | None]:
