@@ -163,7 +163,10 @@ GROUP_BY: Mapping[str, str] = {
     "agent_type": "agent type",
     "model": "model",
 }
-DEFAULT_PAGE = 25_000
+# Spans a page (Phoenix answers up to twice that before a window is halved). 10,000 like the
+# cache's pages: --no-cache over a million spans peaked at 526 MB with 25,000, 395 MB with
+# 10,000, for 6% more time.
+DEFAULT_PAGE = 10_000
 
 
 @dataclass(frozen=True)
