@@ -3,8 +3,9 @@
 Runs the command line as a user does (a subprocess each), on a stack started with
 `claude-session up --postgres` whose state directory is `bench/.data/report-1m` and whose data
 bench/pg_load.py wrote. Prints wall seconds, peak RSS of each run and whether the cached and
-uncached JSON (without `timing`) are identical. Run it at most once or twice: each run adds
-20,000 spans (10,000 new, 10,000 replayed days late) and reads a million spans from Phoenix twice.
+uncached JSON (without `timing`) are identical. Each run adds 20,000 spans (10,000 new, 10,000
+replayed days late) and reads the million from Phoenix twice; runs at least 30 minutes apart (the
+new spans' window must not reach the previous run's).
 
     CLAUDE_SESSION_STATE_DIR=bench/.data/report-1m .venv/bin/python -m bench.report_cache_bench --seed 101
 """
