@@ -5,8 +5,8 @@ Phoenix itself would write for the same spans (projects, project_sessions, trace
 the attributes JSON nested as Phoenix nests dotted keys) with PostgreSQL's COPY (asyncpg's
 copy_records_to_table), in one transaction, vacuumed and analyzed; then Phoenix is restarted so
 that nothing it cached predates the rows. Honest because Phoenix's API then answers for them
-like for any span: `check` compares Phoenix's own span count and a span read back through its REST API with
-what was written. No span costs are written (Phoenix prices spans as they arrive), so
+like for any span: `check` compares Phoenix's own span count and a span read back through its
+REST API with what was written. No span costs are written (Phoenix prices spans as they arrive), so
 Phoenix's cost check shows $0 for this data: the bench runs `report --no-phoenix-check`.
 
     .venv/bin/python -m bench.pg_load URL PROJECT [--spans N] [--sessions N]
@@ -30,6 +30,7 @@ from bench import report_data
 USERS = 20
 CHUNK = 50_000
 PROMPT_CHUNK = 2_000  # with ~33 KB prompts: ~70 MB a COPY
+TABLES = ("project_sessions", "traces", "spans")  # the tables written, whose ids it sets
 
 
 def _moment(ns: int) -> datetime:
@@ -128,12 +129,12 @@ async def load(url: str, project: str, specs: list[report_data.SpanSpec], payloa
                     "spans", records=_span_rows(chunk, start, first_trace, first_span, payload)
                 )
                 print(f"  wrote {start + len(chunk):,} spans", file=sys.stderr, flush=True)
-            for table in ("project_sessions", "traces", "spans"):
+            for table in TABLES:
                 # Fixed table names; Phoenix's own inserts continue after the written ids.
                 await db.execute(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")  # noqa: S608
         # Done now, not by autovacuum: its first pass over a million fresh rows (about 5 s of
         # both cores here) ran during a bench's warm reports and slowed them 0.5 s.
-        for table in ("project_sessions", "traces", "spans"):
+        for table in TABLES:  # outside the transaction: VACUUM cannot run in one
             await db.execute(f"VACUUM ANALYZE {table}")
         return int(project_id)
     finally:
